@@ -1,0 +1,139 @@
+/*
+ * bench_util.c — the helpers every C benchmark shares: flags, RSS, and the
+ * JSON result line (see bench_util.h and shared/bench/WORKLOADS.md).
+ */
+#include "bench_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <spool/spool.h>
+
+static void usage(FILE *f, const char *prog, long default_n)
+{
+    fprintf(f,
+            "usage: %s [--n N] [--workers W]\n"
+            "  --n N        workload size (default %ld)\n"
+            "  --workers W  worker threads (default 0: one per online CPU)\n",
+            prog, default_n);
+}
+
+/* Parses a whole decimal integer in [min, max] into *out.
+ * Returns: 0, or -EINVAL (not a number, trailing junk, out of range). */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    if (s == NULL || *s == '\0')
+        return -EINVAL;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* If argv[*i] is `--name V` or `--name=V`, points *val at V (NULL when the
+ * value is missing), advances *i past it and returns 1; else returns 0. */
+static int match_flag(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t len = strlen(name);
+
+    if (strncmp(a, name, len) != 0)
+        return 0;
+    if (a[len] == '=') {
+        *val = a + len + 1;
+        return 1;
+    }
+    if (a[len] != '\0')
+        return 0;
+    *val = (*i + 1 < argc) ? argv[++*i] : NULL;
+    return 1;
+}
+
+int bench_parse(int argc, char **argv, long default_n, long min_n, long max_n,
+                bench_args *out)
+{
+    const char *prog = argc > 0 ? argv[0] : "bench";
+    long workers = 0;
+    const char *val;
+
+    out->n = default_n;
+    out->workers = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, prog, default_n);
+            return 1;
+        }
+        if (match_flag(argc, argv, &i, "--n", &val)) {
+            if (parse_long(val, min_n, max_n, &out->n) < 0) {
+                fprintf(stderr, "%s: --n wants an integer in [%ld, %ld], got '%s'\n",
+                        prog, min_n, max_n, val ? val : "");
+                usage(stderr, prog, default_n);
+                return -EINVAL;
+            }
+        } else if (match_flag(argc, argv, &i, "--workers", &val)) {
+            if (parse_long(val, 0, SPOOL_MAX_WORKERS, &workers) < 0) {
+                fprintf(stderr, "%s: --workers wants an integer in [0, %u], got '%s'\n",
+                        prog, SPOOL_MAX_WORKERS, val ? val : "");
+                usage(stderr, prog, default_n);
+                return -EINVAL;
+            }
+            out->workers = (unsigned)workers;
+        } else {
+            fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
+            usage(stderr, prog, default_n);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+long bench_peak_rss_kib(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -errno;
+    return ru.ru_maxrss; /* Linux: KiB */
+}
+
+long bench_current_rss_kib(void)
+{
+    unsigned long size, resident;
+    long page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    int got;
+
+    if (f == NULL)
+        return -errno;
+    got = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    if (got != 2 || page <= 0)
+        return -EIO;
+    return (long)(resident * (unsigned long)page / 1024);
+}
+
+int bench_report_print(const bench_report *r)
+{
+    double wall_s = (double)r->wall_ns / 1e9;
+    double per_op_ns = r->ops > 0 ? (double)r->wall_ns / (double)r->ops : 0.0;
+    int ok = r->ok != 0;
+
+    printf("{\"workload\":\"%s\",\"impl\":\"spool\",\"variant\":\"\",\"n\":%ld,"
+           "\"wall_s\":%.6f,\"per_op_ns\":%.1f,\"peak_rss_kib\":%ld,"
+           "\"base_rss_kib\":%ld,\"workers\":%d,\"ok\":%s%s%s}\n",
+           r->workload, r->n, wall_s, per_op_ns, bench_peak_rss_kib(),
+           r->base_rss_kib, r->workers, ok ? "true" : "false",
+           r->extra ? "," : "", r->extra ? r->extra : "");
+    fflush(stdout);
+    return ok ? 0 : 1;
+}

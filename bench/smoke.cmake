@@ -1,0 +1,25 @@
+# smoke.cmake — the bench-smoke pass: ctest runs every benchmark program at
+# a tiny size on two workers, so that the programs (and the checks they make
+# of their own results) cannot rot. Included from bench/CMakeLists.txt.
+#   ctest -L bench-smoke
+# W4 still sleeps its full second and W5 its 1 ms per wave; the timeout of
+# 60 s leaves room for a slow, loaded CI machine.
+set(SPOOL_BENCH_SMOKE_SIZES
+  w1_spawn_join=2000
+  w2_fib_fork=12
+  w3_ping_pong=2000
+  w4_sleep_many=200
+  w5_semaphore_limit=300)
+
+foreach(entry ${SPOOL_BENCH_SMOKE_SIZES})
+  string(REPLACE "=" ";" pair ${entry})
+  list(GET pair 0 name)
+  list(GET pair 1 size)
+  if(TARGET spool_${name})
+    add_test(NAME bench_smoke_${name}
+      COMMAND spool_${name} --n ${size} --workers 2)
+    set_tests_properties(bench_smoke_${name} PROPERTIES
+      LABELS bench-smoke
+      TIMEOUT 60)
+  endif()
+endforeach()
