@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Runs the benchmark workloads of shared/bench/WORKLOADS.md side by side:
+Python asyncio, uvloop (where the interpreter can import it) and spool (the C
+programs of bench/, with all workers and, for W1-W3, with one worker), then
+prints a table. Usually started by bench/run, which builds spool first.
+
+usage: bench/compare.py [--quick] [--only W1,W3] [--json FILE] [--build DIR]
+                        [--timeout S]
+
+Every program prints one JSON line; each line received is appended to
+--json FILE (truncated first). A program that is missing, fails, times out or
+reports ok:false makes this script exit 1, after everything has been printed.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# id -> (name, default size, quick size, figure); for W2 the size is fib's n.
+WORKLOADS = {
+    "W1": ("spawn_join", 1_000_000, 20_000, "per_op"),
+    "W2": ("fib_fork", 25, 15, "per_op"),
+    "W3": ("ping_pong", 1_000_000, 20_000, "per_op"),
+    "W4": ("sleep_many", 100_000, 2_000, "wall"),
+    "W5": ("semaphore_limit", 100_000, 2_000, "wall"),
+}
+ONE_WORKER = ("W1", "W2", "W3")  # the C side also runs with --workers 1
+EXAMPLES = ("hello", "gather", "semaphore")
+
+
+def out(*a):
+    print(*a, flush=True)
+
+
+def pick_python():
+    if os.path.exists("/usr/bin/python3"):
+        return "/usr/bin/python3"
+    return shutil.which("python3") or sys.executable
+
+
+def has_uvloop(py):
+    try:
+        r = subprocess.run([py, "-c", "import uvloop"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+        return r.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def run_capture(argv, timeout, merge_stderr=False):
+    """subprocess.run in its own process group, so that a timeout kills the
+    program and anything it started. Returns (returncode, stdout, stderr)."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                         text=True, errors="replace", cwd=ROOT, start_new_session=True)
+    try:
+        so, se = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        so, se = p.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, output=so, stderr=se)
+    return p.returncode, so, se or ""
+
+
+class Run:
+    """One program's outcome: row is its last JSON line (or None); status is
+    'ok', 'missing', 'failed', 'timeout' or 'not ok'."""
+
+    def __init__(self, label, status, row=None, detail=""):
+        self.label, self.status, self.row, self.detail = label, status, row, detail
+
+
+def last_json(text):
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                v = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(v, dict):
+                return line, v
+    return None, None
+
+
+def tail(text, lines=15):
+    t = text.rstrip().splitlines()
+    return "\n".join("      | " + x for x in t[-lines:])
+
+
+def run_program(label, argv, timeout, json_file):
+    """Runs argv, prints a one-line summary, appends its JSON line to json_file."""
+    if not os.path.exists(argv[0]):
+        out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
+        return Run(label, "missing", detail=f"{argv[0]} not found")
+    t0 = time.perf_counter()
+    try:
+        rc, stdout, stderr = run_capture(argv, timeout)
+    except subprocess.TimeoutExpired as e:
+        so, se = e.stdout or "", e.stderr or ""
+        out(f"  {label:<26} TIMEOUT after {timeout:g} s: {' '.join(argv)}")
+        if so.strip() or se.strip():
+            out(tail(so + se))
+        return Run(label, "timeout", detail=f"timed out after {timeout:g} s")
+    except OSError as e:
+        out(f"  {label:<26} FAILED to start: {e}")
+        return Run(label, "failed", detail=str(e))
+    elapsed = time.perf_counter() - t0
+    line, row = last_json(stdout)
+    if line is not None and json_file is not None:
+        json_file.write(line + "\n")
+        json_file.flush()
+    if rc != 0 or row is None or row.get("ok") is not True:
+        why = []
+        if rc != 0:
+            why.append(f"exit {rc}" if rc > 0 else f"signal {-rc}")
+        if row is None:
+            why.append("no JSON line")
+        elif row.get("ok") is not True:
+            why.append("ok:false")
+        status = "not ok" if (row is not None and row.get("ok") is False) else "failed"
+        out(f"  {label:<26} FAILED ({', '.join(why)}): {' '.join(argv)}")
+        if line:
+            out(f"      {line}")
+        rest = "\n".join(x for x in stdout.splitlines() if x.strip() != (line or "").strip())
+        if rest.strip() or stderr.strip():
+            out(tail(rest + "\n" + stderr))
+        return Run(label, status, row, ", ".join(why))
+    out(f"  {label:<26} {describe(row)}  (process {elapsed:.2f} s)")
+    if stderr.strip():
+        out(tail(stderr, 5))
+    return Run(label, "ok", row)
+
+
+def describe(row):
+    parts = [f"wall {row.get('wall_s', 0):.3f} s"]
+    if row.get("per_op_ns") is not None:
+        parts.append(f"{fmt_ns(row['per_op_ns'])}/op")
+    if row.get("peak_rss_kib") is not None:
+        parts.append(f"peak RSS {fmt_kib(row['peak_rss_kib'])}")
+    parts.append(f"n {row.get('n')}")
+    parts.append(f"workers {row.get('workers')}")
+    return ", ".join(parts)
+
+
+def fmt_ns(ns):
+    ns = float(ns)
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e4:
+        return f"{ns / 1e3:.1f} us"
+    if ns >= 100:
+        return f"{ns:.0f} ns"
+    return f"{ns:.1f} ns"
+
+
+def fmt_kib(kib):
+    kib = float(kib)
+    if kib >= 1024 * 1024:
+        return f"{kib / 1024 / 1024:.2f} GiB"
+    if kib >= 1024:
+        return f"{kib / 1024:.0f} MiB"
+    return f"{kib:.0f} KiB"
+
+
+def cell(run, figure):
+    if run is None:
+        return "-"
+    if run.status != "ok":
+        return run.status.upper() if run.status != "not ok" else "NOT OK"
+    r = run.row
+    main = fmt_ns(r.get("per_op_ns", 0)) if figure == "per_op" else f"{r.get('wall_s', 0):.3f} s"
+    return f"{main}, {fmt_kib(r.get('peak_rss_kib', 0))}"
+
+
+def speedup(a, s):
+    if a is None or s is None or a.status != "ok" or s.status != "ok":
+        return "-"
+    sw = s.row.get("wall_s") or 0
+    if sw <= 0:
+        return "-"
+    return f"{a.row['wall_s'] / sw:.1f}x"
+
+
+def print_table(results, ids):
+    head = ["workload", "asyncio", "uvloop", "spool (1 worker)", "spool (all)", "speed-up vs asyncio"]
+    rows = []
+    for wid in ids:
+        name, _, _, figure = WORKLOADS[wid]
+        r = results.get(wid, {})
+        rows.append([f"{wid} {name}", cell(r.get("asyncio"), figure), cell(r.get("uvloop"), figure),
+                     cell(r.get("spool1"), figure), cell(r.get("spool"), figure),
+                     speedup(r.get("asyncio"), r.get("spool"))])
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+
+    def line(cols):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
+
+    out(line(head))
+    out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        out(line(r))
+    out("W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
+        "W4, W5: wall time (ideal 1.000 s), peak RSS. Speed-up: asyncio wall / spool (all) wall.")
+
+
+def run_examples(build, timeout):
+    out("== examples")
+    failed = []
+    for ex in EXAMPLES:
+        path = os.path.join(build, "examples", ex)
+        if not os.path.exists(path):
+            out(f"-- {ex}: skipped, {path} not built")
+            continue
+        t0 = time.perf_counter()
+        try:
+            rc, text, _ = run_capture([path], timeout, merge_stderr=True)
+        except subprocess.TimeoutExpired:
+            out(f"-- {ex}: TIMEOUT after {timeout:g} s")
+            failed.append(ex)
+            continue
+        except OSError as e:
+            out(f"-- {ex}: FAILED to start: {e}")
+            failed.append(ex)
+            continue
+        dt = time.perf_counter() - t0
+        status = "ok" if rc == 0 else f"FAILED ({'exit ' + str(rc) if rc > 0 else 'signal ' + str(-rc)})"
+        out(f"-- {ex}: {status}, {dt:.3f} s")
+        for x in text.rstrip().splitlines()[:40]:
+            out(f"   {x}")
+        if rc != 0:
+            failed.append(ex)
+    return failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool on the WORKLOADS.md workloads")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000) for CI")
+    ap.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3 (default: all)")
+    ap.add_argument("--json", metavar="FILE", help="write every JSON line received to FILE (truncated first)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"),
+                    help="spool build directory (default build/release)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds before a program is killed (default 600; 120 with --quick)")
+    a = ap.parse_args()
+
+    if a.only:
+        ids = []
+        for w in a.only.split(","):
+            w = w.strip().upper()
+            if not w:
+                continue
+            if w not in WORKLOADS:
+                ap.error(f"unknown workload {w!r} (choose from {', '.join(WORKLOADS)})")
+            if w not in ids:
+                ids.append(w)
+    else:
+        ids = list(WORKLOADS)
+    timeout = a.timeout if a.timeout else (120.0 if a.quick else 600.0)
+    build = os.path.abspath(a.build)
+    py = pick_python()
+    uv = has_uvloop(py)
+    json_file = open(a.json, "w") if a.json else None
+
+    out(f"spool bench: build {build}; python {py} "
+        f"({'with' if uv else 'without'} uvloop); {os.cpu_count()} CPUs; "
+        f"{'quick' if a.quick else 'full'} sizes")
+    bad = []
+    bad_examples = run_examples(build, timeout)
+    bad += [f"example {e}" for e in bad_examples]
+    if not uv:
+        out(f"note: {py} cannot import uvloop; the uvloop column is skipped "
+            "(apt-get install python3-uvloop)")
+
+    results = {}
+    for wid in ids:
+        name, full, quick, _ = WORKLOADS[wid]
+        size = quick if a.quick else full
+        stem = f"w{wid[1:]}_{name}"
+        out(f"== {wid} {name} (--n {size})")
+        r = results[wid] = {}
+        script = os.path.join(HERE, "asyncio", stem + ".py")
+        if not os.path.exists(script):
+            out(f"  {'asyncio':<26} MISSING: {script}")
+            r["asyncio"] = Run("asyncio", "missing")
+        else:
+            r["asyncio"] = run_program("asyncio", [py, script, "--n", str(size), "--loop", "asyncio"],
+                                       timeout, json_file)
+            if uv:
+                r["uvloop"] = run_program("uvloop", [py, script, "--n", str(size), "--loop", "uvloop"],
+                                          timeout, json_file)
+        exe = os.path.join(build, "bench", "spool_" + stem)
+        if wid in ONE_WORKER:
+            r["spool1"] = run_program("spool --workers 1", [exe, "--n", str(size), "--workers", "1"],
+                                      timeout, json_file)
+        r["spool"] = run_program("spool (all workers)", [exe, "--n", str(size)], timeout, json_file)
+        for run in r.values():
+            if run.status != "ok":
+                bad.append(f"{wid} {run.label} {run.status}")
+
+    if json_file is not None:
+        json_file.close()
+    out("")
+    print_table(results, ids)
+    if a.json:
+        out(f"JSON lines: {a.json}")
+    if bad:
+        out(f"FAILED ({len(bad)}): " + "; ".join(bad))
+        return 1
+    out("all ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# Sourced by tests/run and bench/run: makes sure the Debian packages that
+# build and test spool are installed.
+#
+#   spool_ensure_deps      installs what is missing when run as root
+#                          (apt-get), else prints the sudo line and exits 1
+#   spool_try_uvloop       best effort: installs python3-uvloop when root;
+#                          never fails
+
+SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
+_spool_apt_updated=0
+
+# spool__installed PKG: true if dpkg says "install ok installed".
+spool__installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# spool__missing PKG...: prints the packages that are not installed.
+spool__missing() {
+    local p
+    for p in "$@"; do
+        spool__installed "$p" || printf '%s\n' "$p"
+    done
+}
+
+spool__apt_update() {
+    if [ "$_spool_apt_updated" -eq 0 ]; then
+        apt-get update -qq
+        _spool_apt_updated=1
+    fi
+}
+
+spool_ensure_deps() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "spool: dpkg-query not found; not a Debian system? Install: ${SPOOL_DEPS[*]}" >&2
+        return 0
+    fi
+    local missing
+    mapfile -t missing < <(spool__missing "${SPOOL_DEPS[@]}")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "spool: installing ${missing[*]}" >&2
+        spool__apt_update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    else
+        echo "spool: missing packages: ${missing[*]}; install them with:" >&2
+        echo "sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+}
+
+spool_try_uvloop() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    spool__installed python3-uvloop && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "spool: trying to install python3-uvloop (optional)" >&2
+        { spool__apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-uvloop; } \
+            || echo "spool: python3-uvloop not installed; the uvloop column will be skipped" >&2
+    else
+        echo "spool: python3-uvloop not installed (optional: sudo apt-get install -y python3-uvloop)" >&2
+    fi
+    return 0
+}
