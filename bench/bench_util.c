@@ -100,10 +100,15 @@ int bench_parse(int argc, char **argv, long default_n, long min_n, long max_n,
 long bench_peak_rss_kib(void)
 {
     struct rusage ru;
+    long now = bench_current_rss_kib();
 
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return -errno;
-    return ru.ru_maxrss; /* Linux: KiB */
+    /* Linux reports ru_maxrss in KiB. Newer kernels keep RSS in per-CPU
+     * counters that getrusage reads approximately, so never report less
+     * than the RSS read precisely now (bench/asyncio/common.py does the
+     * same). */
+    return ru.ru_maxrss > now ? ru.ru_maxrss : now;
 }
 
 long bench_current_rss_kib(void)

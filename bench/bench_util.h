@@ -27,8 +27,9 @@ typedef struct bench_args {
 int bench_parse(int argc, char **argv, long default_n, long min_n, long max_n,
                 bench_args *out);
 
-/* Returns: the peak resident set size of this process so far, in KiB
- * (getrusage ru_maxrss), or -errno. */
+/* Returns: the peak resident set size of this process so far, in KiB:
+ * getrusage's ru_maxrss, or the current RSS if that is more (ru_maxrss can
+ * lag on kernels that count RSS per CPU); -errno if getrusage fails. */
 long bench_peak_rss_kib(void);
 
 /* Returns: the resident set size of this process now, in KiB (from

@@ -36,8 +36,8 @@ static int bench_main(void *arg)
 {
     struct w1 *w = arg;
     size_t n = (size_t)w->n;
-    spool_task **tasks = malloc(n * sizeof *tasks);
-    int *results = malloc(n * sizeof *results);
+    spool_task **tasks = malloc((n ? n : 1) * sizeof *tasks);
+    int *results = malloc((n ? n : 1) * sizeof *results);
     int64_t sum = 0, want = (int64_t)w->n * (w->n - 1) / 2;
     size_t spawned;
     uint64_t t0;
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     struct w1 w = {.report = {.workload = "spawn_join"}};
     spool_config cfg = {0};
     bench_args args;
-    int rc = bench_parse(argc, argv, W1_DEFAULT_N, 1, INT_MAX, &args);
+    int rc = bench_parse(argc, argv, W1_DEFAULT_N, 0, INT_MAX, &args);
 
     if (rc != 0)
         return rc > 0 ? 0 : 2;

@@ -5,7 +5,7 @@
  *     B: M times { acquire(s2); release(s1); }
  * The token is a plain counter that only its holder touches (the semaphores
  * must order it); each side checks it finds the count it expects, and at the
- * end it must read 2M hand-offs. Figure: ns per hand-off (wall / 2M).
+ * end it must read 2M hand-offs, with no permit left over. Figure: ns per hand-off (wall / 2M).
  *
  * Python twin (bench/asyncio): the same two coroutines over two
  * asyncio.Semaphore(0).
@@ -78,7 +78,7 @@ static int bench_main(void *arg)
     struct w3 *w = arg;
     spool_task *t[2];
     uint64_t t0;
-    int rc;
+    int rc, left;
 
     w->report.workers = spool_workers();
     spool_sem_init(&w->s1, 0);
@@ -103,8 +103,12 @@ static int bench_main(void *arg)
         fprintf(stderr, "ping_pong: %" PRIu64 " hand-offs, want %" PRIu64
                 "; out of turn: A %ld, B %ld\n",
                 w->token, 2 * (uint64_t)w->m, w->wrong_a, w->wrong_b);
+    /* Every permit released was taken: both semaphores end at 0. */
+    left = (spool_sem_try_acquire(&w->s1) == 0) + (spool_sem_try_acquire(&w->s2) == 0);
+    if (left != 0)
+        fprintf(stderr, "ping_pong: a permit was left over at the end\n");
     w->report.ok = rc >= 0 && w->token == 2 * (uint64_t)w->m && w->wrong_a == 0 &&
-                   w->wrong_b == 0;
+                   w->wrong_b == 0 && left == 0;
     return 0;
 }
 
@@ -113,7 +117,7 @@ int main(int argc, char **argv)
     struct w3 w = {.report = {.workload = "ping_pong"}};
     spool_config cfg = {0};
     bench_args args;
-    int rc = bench_parse(argc, argv, W3_DEFAULT_M, 1, LONG_MAX / 2, &args);
+    int rc = bench_parse(argc, argv, W3_DEFAULT_M, 0, LONG_MAX / 2, &args);
 
     if (rc != 0)
         return rc > 0 ? 0 : 2;
