@@ -59,12 +59,14 @@ typedef struct spool_task spool_task;
 typedef struct spool_config {
     unsigned workers;   /* worker threads; 0: one per online CPU; at most SPOOL_MAX_WORKERS */
     size_t stack_size;  /* bytes of stack per task; 0: SPOOL_DEFAULT_STACK_SIZE;
-                           rounded up to whole pages; at least SPOOL_MIN_STACK_SIZE */
+                           rounded up to whole pages; between SPOOL_MIN_STACK_SIZE
+                           and SPOOL_MAX_STACK_SIZE */
 } spool_config;
 
 #define SPOOL_MAX_WORKERS 256u
 #define SPOOL_DEFAULT_STACK_SIZE ((size_t)64 * 1024)
 #define SPOOL_MIN_STACK_SIZE ((size_t)16 * 1024)
+#define SPOOL_MAX_STACK_SIZE ((size_t)1 << 30)
 
 /* Runs `main(arg)` as a task on a new pool of workers and waits until it
  * and every task spawned in this runtime have finished.

@@ -1,0 +1,101 @@
+/*
+ * reactor.c — ring set-up with fallbacks, the idle wait, and MSG_RING
+ * wake-ups (see reactor.h).
+ */
+#include "reactor.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* SQ entries per ring. Issue 2 only parks and wakes through the ring; I/O
+ * will submit more, and the CQ is sized at twice this by the kernel. */
+#define SPOOL_RING_ENTRIES 256u
+
+int spool__reactor_init(spool__reactor *r)
+{
+    static const unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+            IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int rc = -EINVAL;
+    memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = attempts[i];
+        rc = io_uring_queue_init_params(SPOOL_RING_ENTRIES, &r->ring, &p);
+        if (rc == 0) {
+            r->flags = attempts[i];
+            r->ready = 1;
+            return 0;
+        }
+        if (rc != -EINVAL)
+            break; /* ENOMEM, EPERM, ENOSYS: no flag set will help */
+    }
+    return rc;
+}
+
+void spool__reactor_exit(spool__reactor *r)
+{
+    if (r->ready)
+        io_uring_queue_exit(&r->ring);
+    r->ready = 0;
+}
+
+static int reap(spool__reactor *r)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    int wakes = 0;
+    io_uring_for_each_cqe(&r->ring, head, cqe) {
+        if (cqe->user_data == SPOOL_REACTOR_WAKE_TAG)
+            wakes++;
+        n++;
+    }
+    io_uring_cq_advance(&r->ring, n);
+    return wakes;
+}
+
+int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns)
+{
+    struct io_uring_cqe *cqe = NULL;
+    int rc;
+    if (timeout_ns == 0) {
+        /* With DEFER_TASKRUN completions are posted only when we enter the
+         * kernel; get_events does that without waiting. */
+        if (r->flags & IORING_SETUP_DEFER_TASKRUN)
+            rc = io_uring_get_events(&r->ring);
+        else
+            rc = io_uring_submit(&r->ring);
+    } else if (timeout_ns == UINT64_MAX) {
+        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, NULL, NULL);
+    } else {
+        struct __kernel_timespec ts = {
+            .tv_sec = (long long)(timeout_ns / 1000000000u),
+            .tv_nsec = (long long)(timeout_ns % 1000000000u),
+        };
+        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+        return rc;
+    return reap(r);
+}
+
+int spool__reactor_wake(spool__reactor *r, int target_fd)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (!sqe) {
+        io_uring_submit(&r->ring);
+        sqe = io_uring_get_sqe(&r->ring);
+        if (!sqe)
+            return -EBUSY;
+    }
+    io_uring_prep_msg_ring(sqe, target_fd, 0, SPOOL_REACTOR_WAKE_TAG, 0);
+    /* No CQE for the sender when the message went through. */
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    int rc = io_uring_submit(&r->ring);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * reactor.h — a worker's io_uring ring: where the worker parks when idle,
+ * and how other workers wake it.
+ *
+ * Ownership: each worker creates its ring on its own thread and is its only
+ * submitter (IORING_SETUP_SINGLE_ISSUER), so every call here except
+ * spool__reactor_fd is owner-only. Another worker wakes a parked one by
+ * submitting IORING_OP_MSG_RING on *its own* ring, aimed at the target's fd:
+ * the message lands as a CQE in the target ring and ends its wait.
+ */
+#ifndef SPOOL_REACTOR_H
+#define SPOOL_REACTOR_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+/* user_data of a wake-up message: never a pointer. */
+#define SPOOL_REACTOR_WAKE_TAG UINT64_C(0x5770015700000001)
+
+typedef struct spool__reactor {
+    struct io_uring ring;
+    unsigned flags;   /* the IORING_SETUP_* flags the kernel accepted */
+    int ready;
+} spool__reactor;
+
+/* Creates the ring with the cheapest flags the kernel takes: first
+ * SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | TASKRUN_FLAG, then without
+ * DEFER_TASKRUN / SINGLE_ISSUER (older kernels), then none. Returns 0 or a
+ * negative errno (-ENOSYS / -EPERM where io_uring is disabled). Must run on
+ * the thread that will own the ring. */
+int spool__reactor_init(spool__reactor *r);
+void spool__reactor_exit(spool__reactor *r);
+
+/* Submits pending SQEs and waits for at least one CQE or until timeout_ns
+ * passes (UINT64_MAX: no timeout; 0: do not wait), then reaps every CQE.
+ * Returns the number of wake-up messages reaped, or a negative errno other
+ * than -ETIME / -EINTR. Owner only. */
+int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns);
+
+/* Sends a wake-up message to the ring whose fd is target_fd. Returns 0 or
+ * a negative errno. Owner of r only; target may be any ring. */
+int spool__reactor_wake(spool__reactor *r, int target_fd);
+
+static inline int spool__reactor_fd(const spool__reactor *r)
+{
+    return r->ring.ring_fd;
+}
+
+#endif /* SPOOL_REACTOR_H */

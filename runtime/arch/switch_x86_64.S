@@ -1,0 +1,70 @@
+/*
+ * switch_x86_64.S — the x86-64 (System V) context switch and task entry.
+ *
+ *   void spool__ctx_switch(spool__ctx *from, spool__ctx *to);
+ *
+ * Saves the callee-saved registers (rbx, rbp, r12-r15), MXCSR and the x87
+ * control word on the current stack, stores rsp in from->sp, loads
+ * to->sp and pops the same frame from there. Caller-saved registers need no
+ * saving: to the compiler this is an ordinary call. The frame, from the
+ * saved sp upwards:
+ *
+ *   +0  MXCSR (4 bytes), x87 control word (2 bytes), 2 bytes unused
+ *   +8  r15   +16 r14   +24 r13   +32 r12   +40 rbx   +48 rbp
+ *   +56 return address
+ *
+ * spool__ctx_init (context.c) builds the same frame on a fresh stack with
+ * the return address pointing at spool__ctx_entry, r12 = argument and
+ * r13 = entry function. aarch64 would get its own switch_aarch64.S with the
+ * same two symbols.
+ */
+#if defined(__x86_64__)
+        .text
+        .globl  spool__ctx_switch
+        .hidden spool__ctx_switch
+        .type   spool__ctx_switch, @function
+        .p2align 4
+spool__ctx_switch:
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    (%rsi), %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+        .cfi_endproc
+        .size   spool__ctx_switch, .-spool__ctx_switch
+
+/* First code a new task runs: entry(arg), which must never return. rsp is
+ * 16-byte aligned here, so the call leaves the ABI's alignment for entry. */
+        .globl  spool__ctx_entry
+        .hidden spool__ctx_entry
+        .type   spool__ctx_entry, @function
+        .p2align 4
+spool__ctx_entry:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %r12, %rdi
+        callq   *%r13
+        ud2
+        .cfi_endproc
+        .size   spool__ctx_entry, .-spool__ctx_entry
+#else
+#error "spool: no context switch for this architecture yet (see switch_x86_64.S)"
+#endif
+        .section .note.GNU-stack,"",@progbits

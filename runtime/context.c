@@ -1,0 +1,27 @@
+/*
+ * context.c — building the first switch frame of a new context (the frame
+ * layout is documented in arch/switch_x86_64.S).
+ */
+#include "context.h"
+
+#include <stdint.h>
+#include <string.h>
+
+void spool__ctx_entry(void); /* arch/switch_<arch>.S */
+
+void spool__ctx_init(spool__ctx *ctx, void *stack_top, void (*entry)(void *), void *arg)
+{
+    uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
+    uint64_t *frame = (uint64_t *)(top - 64);
+    /* MXCSR 0x1F80 (all exceptions masked, round to nearest) and the x87
+     * control word 0x037F (the same for x87): the ABI's initial values. */
+    frame[0] = UINT64_C(0x1F80) | (UINT64_C(0x037F) << 32);
+    frame[1] = 0;                   /* r15 */
+    frame[2] = 0;                   /* r14 */
+    frame[3] = (uintptr_t)entry;    /* r13 */
+    frame[4] = (uintptr_t)arg;      /* r12 */
+    frame[5] = 0;                   /* rbx */
+    frame[6] = 0;                   /* rbp: ends frame-pointer walks */
+    frame[7] = (uintptr_t)&spool__ctx_entry; /* return address; rsp = top after ret */
+    ctx->sp = frame;
+}

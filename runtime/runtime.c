@@ -1,0 +1,216 @@
+/*
+ * runtime.c — spool_run: building a runtime, starting its workers, running
+ * main, and tearing everything down once every task has exited.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+void spool__worker_set_current(spool__worker *w);
+void spool__task_init(spool_task *t, spool_fn fn, void *arg);
+
+/* Start-up latch: every worker creates its ring on its own thread, then
+ * waits here until all have, or one has failed. */
+typedef struct start_latch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned arrived, expected;
+    int error;
+} start_latch;
+
+static start_latch *latch_of(spool__runtime *rt);
+
+struct runtime_box {
+    spool__runtime rt;
+    start_latch latch;
+};
+
+static start_latch *latch_of(spool__runtime *rt)
+{
+    return &((struct runtime_box *)rt)->latch;
+}
+
+static void latch_fail(start_latch *l, int error)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->error)
+        l->error = error;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Arrives with this worker's start-up result; returns the first error of
+ * any worker once all have arrived (or one failed), 0 if none. */
+static int latch_arrive(start_latch *l, int error)
+{
+    pthread_mutex_lock(&l->mu);
+    if (error && !l->error)
+        l->error = error;
+    l->arrived++;
+    pthread_cond_broadcast(&l->cv);
+    while (l->arrived < l->expected && !l->error)
+        pthread_cond_wait(&l->cv, &l->mu);
+    int rc = l->error;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+static int worker_start(spool__worker *w)
+{
+    spool__worker_set_current(w);
+    /* Timers are exact to the nanosecond the kernel can give: the default
+     * 50 us of slack would add up over a chain of short sleeps. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+#if defined(SPOOL_ASAN)
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &size);
+        pthread_attr_destroy(&attr);
+    }
+    w->stack_bottom = lo;
+    w->stack_size = size;
+#endif
+#if defined(SPOOL_TSAN)
+    w->tsan_fiber = spool__tsan_current();
+#endif
+    int rc = spool__reactor_init(&w->reactor);
+    if (rc == 0)
+        atomic_store_explicit(&w->ring_fd, spool__reactor_fd(&w->reactor), memory_order_release);
+    return latch_arrive(latch_of(w->rt), rc);
+}
+
+static void worker_finish(spool__worker *w)
+{
+    spool__worker_set_current(NULL);
+}
+
+static void *worker_thread(void *arg)
+{
+    spool__worker *w = arg;
+    if (worker_start(w) == 0)
+        spool__worker_loop(w);
+    worker_finish(w);
+    return NULL;
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > (long)SPOOL_MAX_WORKERS ? SPOOL_MAX_WORKERS : (unsigned)n;
+}
+
+static void destroy(struct runtime_box *box)
+{
+    spool__runtime *rt = &box->rt;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        spool__worker *w = &rt->workers[i];
+        spool__reactor_exit(&w->reactor);
+        spool__stack_pool_destroy(&w->stacks);
+        spool__timer_heap_destroy(&w->timers);
+        spool__task_slabs_destroy(w);
+    }
+    free(rt->workers);
+    pthread_mutex_destroy(&box->latch.mu);
+    pthread_cond_destroy(&box->latch.cv);
+    free(box);
+}
+
+int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
+{
+    if (!main_fn)
+        return -EINVAL;
+    if (spool__worker_current())
+        return -EBUSY;
+    unsigned nworkers = cfg && cfg->workers ? cfg->workers : online_cpus();
+    size_t stack_size = cfg && cfg->stack_size ? cfg->stack_size : SPOOL_DEFAULT_STACK_SIZE;
+    if (nworkers > SPOOL_MAX_WORKERS || stack_size < SPOOL_MIN_STACK_SIZE ||
+        stack_size > SPOOL_MAX_STACK_SIZE)
+        return -EINVAL;
+
+    struct runtime_box *box = calloc(1, sizeof *box);
+    if (!box)
+        return -ENOMEM;
+    spool__runtime *rt = &box->rt;
+    rt->workers = aligned_alloc(64, sizeof(spool__worker) * nworkers);
+    if (!rt->workers) {
+        free(box);
+        return -ENOMEM;
+    }
+    memset(rt->workers, 0, sizeof(spool__worker) * nworkers);
+    rt->nworkers = nworkers;
+    spool__inject_init(&rt->inject);
+    pthread_mutex_init(&box->latch.mu, NULL);
+    pthread_cond_init(&box->latch.cv, NULL);
+    box->latch.expected = nworkers;
+    for (unsigned i = 0; i < nworkers; i++) {
+        spool__worker *w = &rt->workers[i];
+        spool__runq_init(&w->runq);
+        w->rt = rt;
+        w->index = i;
+        spool__timer_heap_init(&w->timers);
+        spool__stack_pool_init(&w->stacks, stack_size);
+        atomic_init(&w->ring_fd, -1);
+    }
+    rt->stack_size = rt->workers[0].stacks.stack_size; /* rounded to pages */
+
+    /* main is queued on worker 0 (this thread) before anything starts. */
+    spool__worker *w0 = &rt->workers[0];
+    spool_task *main_task = spool__task_alloc(w0);
+    if (!main_task) {
+        destroy(box);
+        return -ENOMEM;
+    }
+    spool__task_init(main_task, main_fn, arg);
+    rt->main_task = main_task;
+    atomic_store_explicit(&w0->spawned, 1, memory_order_relaxed);
+    w0->lifo = main_task;
+
+    unsigned started = 1;
+    for (; started < nworkers; started++) {
+        int rc = pthread_create(&rt->workers[started].thread, NULL, worker_thread, &rt->workers[started]);
+        if (rc) {
+            latch_fail(&box->latch, -rc);
+            break;
+        }
+    }
+    int rc = worker_start(w0);
+    if (rc == 0)
+        spool__worker_loop(w0);
+    worker_finish(w0);
+    for (unsigned i = 1; i < started; i++)
+        pthread_join(rt->workers[i].thread, NULL);
+    if (rc == 0)
+        rc = rt->main_result;
+    destroy(box);
+    return rc;
+}
+
+uint64_t spool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int spool_in_task(void)
+{
+    spool__worker *w = spool__worker_current();
+    return w && w->current;
+}
+
+int spool_workers(void)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    return (int)w->rt->nworkers;
+}

@@ -1,0 +1,543 @@
+/*
+ * scheduler.c — the scheduler: how workers find tasks, run them, park when
+ * there is nothing to do, and wake each other without losing a wake-up.
+ *
+ * Vocabulary
+ *   task     a stackful coroutine (task.h). It runs until it waits; then it
+ *            switches back to its worker's loop ("switches out").
+ *   worker   a thread with a run queue (runq.c), a LIFO slot, a timer heap
+ *            (timer.c), a stack pool (stack.c) and an io_uring ring
+ *            (io/reactor.c). The thread that calls spool_run is worker 0.
+ *   inject   the runtime's global queue (inject.c): overflow of full run
+ *            queues, and work from outside the pool.
+ *   searching  a worker out of work that is looking in other workers'
+ *            queues. At most half of the workers search at once.
+ *   idle     a worker parked in its ring; its bit is set in idle_mask.
+ *
+ * Why it is hard
+ *   Work appears on one worker while another is going to sleep. If the
+ *   sleeper checks the queues, then the producer checks for sleepers, then
+ *   the sleeper sleeps, the work waits until some unrelated event: a lost
+ *   wake-up. Waking on every push instead costs a system call (~14 us to
+ *   wake a parked thread through its ring, measured here) where the push
+ *   itself costs nanoseconds.
+ *
+ * Approaches rejected
+ *   - One global queue under a mutex: every spawn and wake contends on one
+ *     cache line (Tokio measured 265-633 ns per remote spawn on its inject
+ *     mutex). Our inject queue is lock-free and rarely used.
+ *   - Waking a worker per pushed task (a semaphore or eventfd per task):
+ *     the system call dominates fine-grained work.
+ *   - Busy-polling idle workers: fast wake-ups, a core burned at idle.
+ *   - A shared io_uring ring: SQ submission is single-producer; sharing it
+ *     needs a lock on every wait and every I/O.
+ *
+ * The approach (Go's and Tokio's, on io_uring)
+ *   A worker looks for a task in this order (next_task, find_work):
+ *     1. its LIFO slot: the task a running task just woke or spawned, so a
+ *        ping-pong pair or a fork-join stays on one worker and in cache. At
+ *        most SPOOL_LIFO_MAX_POLLS runs in a row; then the slot's task goes
+ *        to the back of the queue, so the pair cannot starve the rest.
+ *     2. every SPOOL_GLOBAL_INTERVAL ticks: due timers, then the inject
+ *        queue first (fairness for work from outside);
+ *     3. its own run queue (FIFO);
+ *     4. the inject queue;
+ *     5. due timers;
+ *     6. stealing half of a random victim's run queue, if it may search;
+ *     7. parking in its ring with the nearest timer as the timeout.
+ *
+ * Parking and waking (the protocol; every step is seq_cst)
+ *   A producer (spawn, wake, timer, overflow) does:
+ *     P1 push the task (release store of the queue's tail / inject link)
+ *     P2 fence
+ *     P3 if nsearching == 0 and nidle > 0: CAS nsearching 0 -> 1, claim
+ *        an idle worker by clearing its bit, and send it a MSG_RING.
+ *        The woken worker starts out searching: the producer counted it.
+ *   A worker with nothing to do does:
+ *     W1 stop searching (nsearching -= 1)
+ *     W2 set its idle bit, nidle += 1
+ *     W3 fence
+ *     W4 look at every run queue and the inject queue once more; if any
+ *        holds work, clear its bit and go back to work
+ *     W5 wait in its ring
+ *   Claim: no task pushed in P1 is left with every worker parked. P2 and W3
+ *   are seq_cst fences, so either P3's loads see W1/W2 (the producer wakes
+ *   the worker, or sees another searcher that will reach W4 later), or W4
+ *   sees P1's push. A searcher that finds work and was the last searcher
+ *   wakes another if work remains (stop_searching), so work spreads one
+ *   worker at a time, and a burst of pushes wakes at most one worker per
+ *   searcher instead of a thundering herd.
+ *   A producer only wakes anyone when work is stealable: the LIFO slot is
+ *   not, and a run queue holding a single task is about to be popped by
+ *   its owner (maybe_notify); the owner re-checks at each global tick.
+ *
+ * Ending
+ *   Each worker counts tasks spawned and exited on it (owner-written). When
+ *   main has exited, a worker about to park adds up every worker's exited
+ *   counts, then spawned counts. Since only live tasks spawn, equal sums
+ *   mean no task is alive; that worker sets `shutdown` and wakes all.
+ *
+ * Behaviour at the time of writing (the knobs are the macros below): run
+ * queue 256 slots, steal half, LIFO slot 3 runs per tick, global queue and
+ * timers every 61 ticks, stack purge up to 256 stacks per park.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+
+/* Runs of the LIFO slot before its task must queue like the others:
+ * Tokio's MAX_LIFO_POLLS_PER_TICK, which fixed ping-pong starvation. */
+#define SPOOL_LIFO_MAX_POLLS 3u
+/* Go's and Tokio's fairness interval: a prime, so it does not beat with
+ * periodic workloads. */
+#define SPOOL_GLOBAL_INTERVAL 61u
+/* Stacks purged per park: bounds the time between noticing idleness and
+ * being parked (each purge is one madvise, ~1 us). */
+#define SPOOL_PURGE_PER_PARK 256u
+/* Batch taken from the inject queue at most (half a run queue). */
+#define SPOOL_INJECT_BATCH (SPOOL_RUNQ_CAP / 2)
+
+static __thread spool__worker *tls_worker;
+
+__attribute__((noinline)) spool__worker *spool__worker_current(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return tls_worker;
+}
+
+void spool__worker_set_current(spool__worker *w);
+void spool__worker_set_current(spool__worker *w)
+{
+    tls_worker = w;
+}
+
+/* ---- queues ------------------------------------------------------------ */
+
+/* Appends t to w's run queue, overflowing half of it to the inject queue
+ * when full. Owner only. Does not notify. */
+static void push_back(spool__worker *w, spool_task *t)
+{
+    spool_task *last;
+    uint32_t count;
+    spool_task *first = spool__runq_push(&w->runq, t, &last, &count);
+    if (first)
+        spool__inject_push(&w->rt->inject, first, last, count);
+}
+
+/* Wakes a worker if w holds work that another could take (see the essay). */
+static void maybe_notify(spool__worker *w)
+{
+    if (w->rt->nworkers > 1 &&
+        (spool__runq_len(&w->runq) >= 2 || spool__inject_len(&w->rt->inject) > 0))
+        spool__notify(w);
+}
+
+/* Takes a batch from the inject queue: returns one task, queues the rest. */
+static spool_task *inject_take(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    int64_t len = spool__inject_len(&rt->inject);
+    if (len <= 0)
+        return NULL;
+    uint32_t want = (uint32_t)(len / rt->nworkers) + 1;
+    uint32_t room = spool__runq_room(&w->runq) + 1; /* +1: the one we run */
+    if (want > room)
+        want = room;
+    if (want > SPOOL_INJECT_BATCH)
+        want = SPOOL_INJECT_BATCH;
+    spool_task *batch[SPOOL_INJECT_BATCH];
+    uint32_t n = spool__inject_pop(&rt->inject, batch, want);
+    if (n == 0)
+        return NULL;
+    for (uint32_t i = 1; i < n; i++)
+        push_back(w, batch[i]);
+    if (n > 1)
+        maybe_notify(w);
+    return batch[0];
+}
+
+/* Moves every due timer's task to the run queue; returns how many. */
+static unsigned fire_timers(spool__worker *w)
+{
+    if (w->timers.len == 0)
+        return 0;
+    uint64_t now = spool_now_ns();
+    unsigned n = 0;
+    spool_task *t;
+    while ((t = spool__timer_pop_due(&w->timers, now))) {
+        push_back(w, t);
+        n++;
+    }
+    if (n)
+        maybe_notify(w);
+    return n;
+}
+
+/* ---- searching and parking --------------------------------------------- */
+
+static bool start_searching(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    if (w->searching)
+        return true;
+    /* At most half the workers search: more only contend on the victims. */
+    unsigned n = atomic_load_explicit(&rt->nsearching, memory_order_seq_cst);
+    if (2 * n >= rt->nworkers)
+        return false;
+    atomic_fetch_add_explicit(&rt->nsearching, 1, memory_order_seq_cst);
+    w->searching = true;
+    return true;
+}
+
+/* w found work while searching. The last searcher to stop wakes another
+ * worker if work is still waiting, so the search goes on for it. */
+static void stop_searching(spool__worker *w)
+{
+    if (!w->searching)
+        return;
+    w->searching = false;
+    if (atomic_fetch_sub_explicit(&w->rt->nsearching, 1, memory_order_seq_cst) == 1)
+        maybe_notify(w);
+}
+
+static uint64_t next_random(spool__worker *w)
+{
+    uint64_t x = w->rng; /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
+
+static spool_task *steal_work(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    unsigned n = rt->nworkers;
+    unsigned start = (unsigned)(next_random(w) % n);
+    for (unsigned i = 0; i < n; i++) {
+        unsigned v = (start + i) % n;
+        if (v == w->index)
+            continue;
+        spool_task *t = spool__runq_steal(&rt->workers[v].runq, &w->runq);
+        if (t)
+            return t;
+    }
+    return inject_take(w);
+}
+
+/* Any stealable work anywhere? Used after advertising idleness (W4). */
+static bool work_visible(spool__runtime *rt)
+{
+    if (spool__inject_len(&rt->inject) > 0)
+        return true;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (spool__runq_len(&rt->workers[i].runq) > 0)
+            return true;
+    return false;
+}
+
+static bool quiescent(spool__runtime *rt)
+{
+    /* Exited counts first: a task counted as exited was counted as spawned
+     * before, so reading spawned last can only make the sums differ while
+     * anything is alive (see "Ending"). */
+    uint64_t exited = 0, spawned = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        exited += atomic_load_explicit(&rt->workers[i].exited, memory_order_seq_cst);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        spawned += atomic_load_explicit(&rt->workers[i].spawned, memory_order_seq_cst);
+    return exited == spawned;
+}
+
+static void begin_shutdown(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (i != w->index)
+            spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[i].ring_fd, memory_order_acquire));
+}
+
+static _Atomic uint64_t *idle_word(spool__runtime *rt, unsigned index)
+{
+    return &rt->idle_mask[index / 64];
+}
+
+static void set_idle(spool__worker *w)
+{
+    atomic_fetch_or_explicit(idle_word(w->rt, w->index), UINT64_C(1) << (w->index % 64), memory_order_seq_cst);
+    atomic_fetch_add_explicit(&w->rt->nidle, 1, memory_order_seq_cst);
+}
+
+/* Clears w's idle bit if it is still set; false means a producer claimed
+ * w first (P3): w has been counted as searching and a message is on its
+ * way to its ring. */
+static bool clear_idle(spool__worker *w)
+{
+    uint64_t bit = UINT64_C(1) << (w->index % 64);
+    uint64_t old = atomic_fetch_and_explicit(idle_word(w->rt, w->index), ~bit, memory_order_seq_cst);
+    if (!(old & bit))
+        return false;
+    atomic_fetch_sub_explicit(&w->rt->nidle, 1, memory_order_seq_cst);
+    return true;
+}
+
+/* A producer's side of the protocol (P2, P3). */
+void spool__notify(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    atomic_thread_fence(memory_order_seq_cst); /* P2: pairs with W3 */
+    if (atomic_load_explicit(&rt->nsearching, memory_order_seq_cst) != 0)
+        return; /* a searcher will reach W4 after us, or find the task */
+    if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0)
+        return; /* everyone is awake and will look at the queues */
+    unsigned zero = 0;
+    if (!atomic_compare_exchange_strong_explicit(&rt->nsearching, &zero, 1, memory_order_seq_cst,
+                                                 memory_order_seq_cst))
+        return; /* another producer is waking someone */
+    for (unsigned word = 0; word < SPOOL__IDLE_WORDS; word++) {
+        uint64_t m = atomic_load_explicit(&rt->idle_mask[word], memory_order_seq_cst);
+        while (m) {
+            uint64_t bit = m & -m;
+            uint64_t old = atomic_fetch_and_explicit(&rt->idle_mask[word], ~bit, memory_order_seq_cst);
+            if (old & bit) {
+                atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+                unsigned v = word * 64 + (unsigned)__builtin_ctzll(bit);
+                spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[v].ring_fd, memory_order_acquire));
+                return; /* v inherits our searching count */
+            }
+            m = old & ~bit;
+        }
+    }
+    /* Nobody idle after all. A worker parking from now on re-checks (W4). */
+    atomic_fetch_sub_explicit(&rt->nsearching, 1, memory_order_seq_cst);
+}
+
+/* The parking side of the protocol (W1-W5). Returns when w should look for
+ * work again. */
+static void park(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    if (w->searching) { /* W1 */
+        w->searching = false;
+        atomic_fetch_sub_explicit(&rt->nsearching, 1, memory_order_seq_cst);
+    }
+    /* Idle time is when stacks give back the pages deep calls touched. */
+    spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
+    set_idle(w);                               /* W2 */
+    atomic_thread_fence(memory_order_seq_cst); /* W3: pairs with P2 */
+    bool stop = atomic_load_explicit(&rt->shutdown, memory_order_seq_cst);
+    if (!stop && atomic_load_explicit(&rt->main_done, memory_order_seq_cst) && quiescent(rt)) {
+        begin_shutdown(w);
+        stop = true;
+    }
+    if (stop || work_visible(rt) || spool__timer_next(&w->timers) <= spool_now_ns()) { /* W4 */
+        if (!clear_idle(w))
+            w->searching = true;
+        return;
+    }
+    uint64_t deadline = spool__timer_next(&w->timers);
+    uint64_t timeout = UINT64_MAX;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = spool_now_ns();
+        timeout = deadline > now ? deadline - now : 0;
+        if (timeout == 0) /* 0 means "do not wait" to the reactor */
+            timeout = 1;
+    }
+    spool__reactor_wait(&w->reactor, timeout); /* W5 */
+    if (!clear_idle(w))
+        w->searching = true;
+}
+
+/* ---- finding the next task --------------------------------------------- */
+
+static spool_task *next_task(spool__worker *w)
+{
+    spool_task *t = w->lifo;
+    if (t) {
+        w->lifo = NULL;
+        if (w->lifo_polls < SPOOL_LIFO_MAX_POLLS) {
+            w->lifo_polls++;
+            return t;
+        }
+        push_back(w, t); /* its budget is spent: queue like the others */
+    }
+    w->lifo_polls = 0;
+    if (++w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
+        fire_timers(w);
+        if (spool__runq_len(&w->runq) > 0)
+            maybe_notify(w);
+        if ((t = inject_take(w)))
+            return t;
+    }
+    if ((t = spool__runq_pop(&w->runq)))
+        return t;
+    return inject_take(w);
+}
+
+static spool_task *find_work(spool__worker *w)
+{
+    for (;;) {
+        if (atomic_load_explicit(&w->rt->shutdown, memory_order_acquire))
+            return NULL;
+        spool_task *t;
+        if (fire_timers(w) && (t = spool__runq_pop(&w->runq)))
+            goto found;
+        if ((t = inject_take(w)))
+            goto found;
+        if (start_searching(w) && (t = steal_work(w)))
+            goto found;
+        park(w);
+        continue;
+found:
+        stop_searching(w);
+        return t;
+    }
+}
+
+void spool__worker_loop(spool__worker *w)
+{
+    w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
+    for (;;) {
+        spool_task *t = next_task(w);
+        if (!t && !(t = find_work(w)))
+            return;
+        spool__run_task(w, t);
+    }
+}
+
+/* ---- running, suspending, waking --------------------------------------- */
+
+static void finish_task(spool__worker *w, spool_task *t);
+
+static void task_entry(void *arg)
+{
+    spool_task *t = arg;
+    spool__asan_finish(NULL); /* first arrival on this stack */
+    t->result = t->fn(t->arg);
+    spool__worker *w = spool__worker_current();
+    w->action = SPOOL__ACT_EXIT;
+    spool__tsan_switch(w->tsan_fiber);
+    spool__asan_start(NULL, w->stack_bottom, w->stack_size); /* NULL: this stack is done */
+    spool__ctx_switch(&t->ctx, &w->sched_ctx);
+    __builtin_unreachable();
+}
+
+void spool__run_task(spool__worker *w, spool_task *t)
+{
+    if (!t->stack) {
+        t->stack = spool__stack_get(&w->stacks);
+        if (!t->stack) {
+            /* No stack can be had: the task ends without running, with
+             * the error as its result, and the runtime goes on. */
+            t->result = -ENOMEM;
+            finish_task(w, t);
+            return;
+        }
+        spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
+#if defined(SPOOL_TSAN)
+        t->tsan_fiber = spool__tsan_create();
+#endif
+    }
+    w->current = t;
+    for (;;) {
+        spool__tsan_switch(t->tsan_fiber);
+        spool__asan_start(&w->asan_fake_stack, t->stack->base, w->rt->stack_size);
+        spool__ctx_switch(&w->sched_ctx, &t->ctx);
+        spool__asan_finish(w->asan_fake_stack);
+        switch (w->action) {
+        case SPOOL__ACT_PARK:
+            if (w->park_fn && w->park_fn(t, w->park_arg))
+                continue; /* the wait was already over: resume it */
+            w->current = NULL;
+            return;
+        case SPOOL__ACT_YIELD:
+            w->current = NULL;
+            push_back(w, t);
+            maybe_notify(w);
+            return;
+        case SPOOL__ACT_EXIT:
+            w->current = NULL;
+            finish_task(w, t);
+            return;
+        }
+    }
+}
+
+static void switch_out(spool__worker *w, spool_task *t, spool__action action)
+{
+    w->action = action;
+    spool__tsan_switch(w->tsan_fiber);
+    spool__asan_start(&t->asan_fake_stack, w->stack_bottom, w->stack_size);
+    spool__ctx_switch(&t->ctx, &w->sched_ctx);
+    /* Resumed, maybe on another worker: w is stale from here on. */
+    spool__asan_finish(t->asan_fake_stack);
+}
+
+void spool__suspend(spool__park_fn fn, void *arg)
+{
+    spool__worker *w = spool__worker_current();
+    w->park_fn = fn;
+    w->park_arg = arg;
+    switch_out(w, w->current, SPOOL__ACT_PARK);
+}
+
+int spool_yield(void)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    switch_out(w, w->current, SPOOL__ACT_YIELD);
+    return 0;
+}
+
+void spool__wake(spool_task *t)
+{
+    spool__worker *w = spool__worker_current();
+    spool_task *prev = w->lifo;
+    w->lifo = t;
+    if (prev) {
+        push_back(w, prev);
+        maybe_notify(w);
+    }
+}
+
+void spool__task_schedule_new(spool__worker *w, spool_task *t)
+{
+    atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    spool__wake(t);
+}
+
+/* The exit path, on the worker's stack: the task's stack is free to reuse,
+ * then its result is published to its joiner. */
+static void finish_task(spool__worker *w, spool_task *t)
+{
+    spool__runtime *rt = w->rt;
+    if (t->stack) {
+        spool__stack_put(&w->stacks, t->stack);
+        t->stack = NULL;
+        spool__tsan_destroy(t->tsan_fiber);
+    }
+    if (t == rt->main_task) {
+        rt->main_result = t->result;
+        atomic_store_explicit(&rt->main_done, true, memory_order_seq_cst);
+    } else {
+        /* acq_rel: releases `result` to the joiner's CAS (sync/join.c) and
+         * acquires its frame. */
+        struct spool__join_frame *f = atomic_exchange_explicit(&t->join, SPOOL__JOIN_DONE, memory_order_acq_rel);
+        if (f) {
+            /* Read the waiter before the decrement: once pending reaches
+             * zero the frame may be gone (only if we are not the last). */
+            spool_task *waiter = f->waiter;
+            if (atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1)
+                spool__wake(waiter);
+        }
+    }
+    /* Counted last: while this task's joiner is not yet woken, the runtime
+     * must not look quiescent (the joiner is alive anyway). */
+    atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
+                          memory_order_seq_cst);
+}

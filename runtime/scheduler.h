@@ -1,0 +1,122 @@
+/*
+ * scheduler.h — workers, the runtime, and the scheduler's internal interface
+ * (the essay is at the top of scheduler.c).
+ */
+#ifndef SPOOL_SCHED_H
+#define SPOOL_SCHED_H
+
+#include "context.h"
+#include "inject.h"
+#include "reactor.h"
+#include "runq.h"
+#include "stack.h"
+#include "task.h"
+#include "timer.h"
+
+#include <pthread.h>
+#include <spool/spool.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct spool__runtime spool__runtime;
+
+/* What a task asked of its worker when it switched out (owner only). */
+typedef enum spool__action {
+    SPOOL__ACT_PARK,  /* run park_fn(task, park_arg): true resumes it at once */
+    SPOOL__ACT_YIELD, /* put it at the back of the run queue */
+    SPOOL__ACT_EXIT,  /* it returned: release its stack, publish its result */
+} spool__action;
+
+/* Called on the worker's own stack right after a task switched out, so the
+ * task's registers are saved before anyone can wake it ("publish after
+ * switch"). Returns true to resume the task immediately instead. */
+typedef bool (*spool__park_fn)(spool_task *t, void *arg);
+
+/* One worker: a thread, its queues, its ring and timers. Fields without a
+ * note are owner-only. */
+typedef struct spool__worker {
+    spool__runq runq;                 /* owner pushes/pops; anyone steals */
+    spool__runtime *rt;               /* read-only after start */
+    unsigned index;                   /* read-only after start */
+    spool_task *current;              /* the task running now, or NULL */
+    spool_task *lifo;                 /* woken by a running task: runs next */
+    unsigned lifo_polls;              /* LIFO runs since the last queue pop */
+    uint32_t tick;                    /* scheduler iterations */
+    uint64_t rng;                     /* xorshift state for victim choice */
+    bool searching;                   /* counted in rt->nsearching */
+    spool__ctx sched_ctx;             /* the worker's own stack while a task runs */
+    spool__action action;             /* set by the task before it switches out */
+    spool__park_fn park_fn;
+    void *park_arg;
+    spool__timer_heap timers;
+    spool__stack_pool stacks;
+    spool__reactor reactor;
+    _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
+    spool_task *free_tasks;           /* recycled task records */
+    struct spool__task_slab *slabs;   /* every record slab this worker allocated */
+    /* Owner writes (relaxed, +1), parking workers read all (see scheduler.c,
+     * "Ending"): tasks spawned here / tasks that exited here. */
+    _Atomic uint64_t spawned, exited;
+    pthread_t thread;
+#if defined(SPOOL_ASAN)
+    void *asan_fake_stack;
+    const void *stack_bottom;         /* the thread's stack, for ASan's switch hooks */
+    size_t stack_size;
+#endif
+#if defined(SPOOL_TSAN)
+    void *tsan_fiber;                 /* the thread's own fiber */
+#endif
+} spool__worker;
+
+#define SPOOL__IDLE_WORDS (SPOOL_MAX_WORKERS / 64)
+
+struct spool__runtime {
+    spool__worker *workers;
+    unsigned nworkers;
+    size_t stack_size;
+    spool__inject inject;
+    /* The idle protocol (scheduler.c, "Parking and waking"). */
+    _Alignas(64) _Atomic unsigned nsearching;
+    _Atomic unsigned nidle;
+    _Atomic uint64_t idle_mask[SPOOL__IDLE_WORDS];
+    _Atomic bool main_done;           /* set (seq_cst) when main has exited */
+    _Atomic bool shutdown;            /* set once every task has exited */
+    int main_result;                  /* written by main's exit, read after shutdown */
+    spool_task *main_task;
+    _Atomic int start_error;          /* first worker start-up failure */
+    pthread_barrier_t started;
+};
+
+/* The worker this thread runs, or NULL. Not inlined, and a compiler
+ * barrier, so that code in a task re-reads it after every switch: a task
+ * may resume on another thread, and a cached TLS address would be wrong. */
+spool__worker *spool__worker_current(void);
+
+/* Switches the current task out with `action` PARK: fn(t, arg) runs on the
+ * worker's stack once t's registers are saved; fn NULL means "someone
+ * already holds a way to wake t" (a timer entry). Task context only.
+ * Returns when t is resumed (on whatever worker). */
+void spool__suspend(spool__park_fn fn, void *arg);
+
+/* Makes t runnable: into the current worker's LIFO slot, so a task woken by
+ * a running task runs on the waker's worker when the waker next waits.
+ * Worker context (task or scheduler), and t must be fully switched out. */
+void spool__wake(spool_task *t);
+
+/* Task records (task.c). Owner-only caches. */
+spool_task *spool__task_alloc(spool__worker *w);
+void spool__task_free(spool__worker *w, spool_task *t);
+void spool__task_slabs_destroy(spool__worker *w);
+/* Puts a new task on w's queues and counts it. */
+void spool__task_schedule_new(spool__worker *w, spool_task *t);
+
+/* The scheduler loop of worker w; returns at shutdown (scheduler.c). */
+void spool__worker_loop(spool__worker *w);
+/* Runs t until it switches out, then carries out its action (scheduler.c). */
+void spool__run_task(spool__worker *w, spool_task *t);
+/* Wakes a parked worker if work is queued that it could take and no worker
+ * is already searching (scheduler.c). Worker context. */
+void spool__notify(spool__worker *w);
+
+#endif /* SPOOL_SCHED_H */

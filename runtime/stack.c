@@ -1,0 +1,170 @@
+/*
+ * stack.c — the stack arena (see stack.h for the ownership rules).
+ *
+ * A chunk is one anonymous MAP_NORESERVE mapping holding
+ * SPOOL_STACKS_PER_CHUNK slots of [guard page | stack]. Slots are carved
+ * lazily, one at a time, so a runtime that only ever needs a few stacks
+ * touches a few pages. The guard is installed with MADV_GUARD_INSTALL
+ * (Linux 6.13+: page-table markers, no extra VMA, and they survive
+ * MADV_DONTNEED); where the kernel refuses it we fall back to
+ * mprotect(PROT_NONE), which splits the VMA. Either way a task that
+ * overflows its stack faults on the guard (SIGSEGV) instead of writing
+ * into its neighbour.
+ */
+#include "stack.h"
+
+#include "context.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* uapi asm-generic/mman-common.h, Linux 6.13 */
+#endif
+
+struct spool__stack_chunk {
+    spool__stack_chunk *next;
+    char *map;
+    size_t map_len;
+    spool__stack slots[SPOOL_STACKS_PER_CHUNK];
+};
+
+/* 1: MADV_GUARD_INSTALL works; 0: use mprotect; -1: not known yet. Relaxed:
+ * every thread that races to find out reaches the same answer. */
+static _Atomic int guard_install_ok = -1;
+
+static size_t page_size(void)
+{
+    static size_t cached;
+    if (!cached)
+        cached = (size_t)sysconf(_SC_PAGESIZE);
+    return cached;
+}
+
+int spool__stack_uses_guard_install(void)
+{
+    return atomic_load_explicit(&guard_install_ok, memory_order_relaxed) == 1;
+}
+
+static int install_guard(char *guard, size_t len)
+{
+    int ok = atomic_load_explicit(&guard_install_ok, memory_order_relaxed);
+    if (ok != 0) {
+        if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
+            atomic_store_explicit(&guard_install_ok, 1, memory_order_relaxed);
+            return 0;
+        }
+        if (errno != EINVAL)
+            return -errno;
+        atomic_store_explicit(&guard_install_ok, 0, memory_order_relaxed);
+    }
+    return mprotect(guard, len, PROT_NONE) == 0 ? 0 : -errno;
+}
+
+void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size)
+{
+    size_t pg = page_size();
+    pool->stack_size = (stack_size + pg - 1) & ~(pg - 1);
+    pool->dirty = NULL;
+    pool->clean = NULL;
+    pool->chunks = NULL;
+    pool->carved_in_last = SPOOL_STACKS_PER_CHUNK;
+}
+
+void spool__stack_pool_destroy(spool__stack_pool *pool)
+{
+    spool__stack_chunk *c = pool->chunks;
+    while (c) {
+        spool__stack_chunk *next = c->next;
+        munmap(c->map, c->map_len);
+        free(c);
+        c = next;
+    }
+    pool->chunks = NULL;
+    pool->dirty = pool->clean = NULL;
+    pool->carved_in_last = SPOOL_STACKS_PER_CHUNK;
+}
+
+static int new_chunk(spool__stack_pool *pool)
+{
+    spool__stack_chunk *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->map_len = (page_size() + pool->stack_size) * SPOOL_STACKS_PER_CHUNK;
+    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (c->map == MAP_FAILED) {
+        free(c);
+        return -ENOMEM;
+    }
+    /* Stacks are small and short-lived: huge pages would turn 4 KiB of
+     * touched stack into 2 MiB of RSS. */
+    madvise(c->map, c->map_len, MADV_NOHUGEPAGE);
+    c->next = pool->chunks;
+    pool->chunks = c;
+    pool->carved_in_last = 0;
+    return 0;
+}
+
+static spool__stack *carve(spool__stack_pool *pool)
+{
+    if (pool->carved_in_last == SPOOL_STACKS_PER_CHUNK && new_chunk(pool) != 0)
+        return NULL;
+    spool__stack_chunk *c = pool->chunks;
+    size_t i = pool->carved_in_last;
+    char *guard = c->map + i * (page_size() + pool->stack_size);
+    if (install_guard(guard, page_size()) != 0)
+        return NULL;
+    pool->carved_in_last = i + 1;
+    spool__stack *s = &c->slots[i];
+    s->base = guard + page_size();
+    s->next = NULL;
+    s->dirty = false;
+    return s;
+}
+
+spool__stack *spool__stack_get(spool__stack_pool *pool)
+{
+    spool__stack *s = pool->dirty;
+    if (s) {
+        pool->dirty = s->next;
+        return s;
+    }
+    s = pool->clean;
+    if (s) {
+        pool->clean = s->next;
+        return s;
+    }
+    return carve(pool);
+}
+
+void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
+{
+    /* A recycled stack must not carry the poisoned redzones of the frames
+     * its last task left behind. */
+    spool__asan_unpoison(s->base, pool->stack_size);
+    s->dirty = true;
+    s->next = pool->dirty;
+    pool->dirty = s;
+}
+
+size_t spool__stack_purge(spool__stack_pool *pool, size_t max)
+{
+    size_t n = 0;
+    while (pool->dirty && n < max) {
+        spool__stack *s = pool->dirty;
+        pool->dirty = s->next;
+        /* The guard page is outside the range, and MADV_GUARD_INSTALL
+         * markers survive MADV_DONTNEED anyway. */
+        madvise(s->base, pool->stack_size, MADV_DONTNEED);
+        s->dirty = false;
+        s->next = pool->clean;
+        pool->clean = s;
+        n++;
+    }
+    return n;
+}

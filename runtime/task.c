@@ -1,0 +1,80 @@
+/*
+ * task.c — task records (allocated in slabs, recycled per worker) and
+ * spool_spawn.
+ */
+#include "scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Records per slab: one malloc per 64 spawns at worst, and a slab is a few
+ * KiB, so a queued task costs only its record (~64 bytes). */
+#define SPOOL_TASKS_PER_SLAB 64u
+
+struct spool__task_slab {
+    struct spool__task_slab *next;
+    spool_task tasks[SPOOL_TASKS_PER_SLAB];
+};
+
+spool_task *spool__task_alloc(spool__worker *w)
+{
+    spool_task *t = w->free_tasks;
+    if (!t) {
+        struct spool__task_slab *slab = malloc(sizeof *slab);
+        if (!slab)
+            return NULL;
+        slab->next = w->slabs;
+        w->slabs = slab;
+        for (unsigned i = 1; i < SPOOL_TASKS_PER_SLAB; i++)
+            atomic_init(&slab->tasks[i].next, i + 1 < SPOOL_TASKS_PER_SLAB ? &slab->tasks[i + 1] : NULL);
+        w->free_tasks = &slab->tasks[1];
+        t = &slab->tasks[0];
+    } else {
+        w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
+    }
+    return t;
+}
+
+void spool__task_free(spool__worker *w, spool_task *t)
+{
+    atomic_store_explicit(&t->next, w->free_tasks, memory_order_relaxed);
+    w->free_tasks = t;
+}
+
+void spool__task_slabs_destroy(spool__worker *w)
+{
+    struct spool__task_slab *s = w->slabs;
+    while (s) {
+        struct spool__task_slab *next = s->next;
+        free(s);
+        s = next;
+    }
+    w->slabs = NULL;
+    w->free_tasks = NULL;
+}
+
+/* Fills a fresh record. */
+void spool__task_init(spool_task *t, spool_fn fn, void *arg);
+void spool__task_init(spool_task *t, spool_fn fn, void *arg)
+{
+    t->ctx.sp = NULL;
+    t->stack = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = 0;
+    atomic_store_explicit(&t->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->join, NULL, memory_order_relaxed);
+}
+
+spool_task *spool_spawn(spool_fn fn, void *arg)
+{
+    spool__worker *w = spool__worker_current();
+    if (!fn || !w || !w->current)
+        return NULL;
+    spool_task *t = spool__task_alloc(w);
+    if (!t)
+        return NULL;
+    spool__task_init(t, fn, arg);
+    spool__task_schedule_new(w, t);
+    return t;
+}
