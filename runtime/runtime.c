@@ -153,7 +153,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     box->latch.expected = nworkers;
     for (unsigned i = 0; i < nworkers; i++) {
         spool__worker *w = &rt->workers[i];
-        spool__runq_init(&w->runq);
+        spool__deque_init(&w->deque);
         w->rt = rt;
         w->index = i;
         spool__timer_heap_init(&w->timers);

@@ -5,7 +5,7 @@
  * Vocabulary
  *   task     a stackful coroutine (task.h). It runs until it waits; then it
  *            switches back to its worker's loop ("switches out").
- *   worker   a thread with a run queue (runq.c), a LIFO slot, a timer heap
+ *   worker   a thread with a run queue (deque.c), a LIFO slot, a timer heap
  *            (timer.c), a stack pool (stack.c) and an io_uring ring
  *            (io/reactor.c). The thread that calls spool_run is worker 0.
  *   inject   the runtime's global queue (inject.c): overflow of full run
@@ -32,23 +32,27 @@
  *   - A shared io_uring ring: SQ submission is single-producer; sharing it
  *     needs a lock on every wait and every I/O.
  *
- * The approach (Go's and Tokio's, on io_uring)
+ * The approach (Cilk's deque, Go's and Tokio's wake-up protocol, io_uring)
  *   A worker looks for a task in this order (next_task, find_work):
- *     1. its LIFO slot: the task a running task just woke or spawned, so a
+ *     1. every SPOOL_GLOBAL_INTERVAL ticks, for fairness: due timers, then
+ *        the oldest waiting work — the global FIFO, else the top of its
+ *        own deque;
+ *     2. its LIFO slot: the task a running task just woke or spawned, so a
  *        ping-pong pair or a fork-join stays on one worker and in cache. At
- *        most SPOOL_LIFO_MAX_POLLS runs in a row; then the slot's task goes
- *        to the back of the queue, so the pair cannot starve the rest.
- *     2. every SPOOL_GLOBAL_INTERVAL ticks: due timers, then the inject
- *        queue first (fairness for work from outside);
- *     3. its own run queue (FIFO);
- *     4. the inject queue;
+ *        most SPOOL_LIFO_MAX_POLLS runs in a row while other tasks wait;
+ *        then the slot's task goes to the back of the global FIFO, so the
+ *        pair cannot starve the rest;
+ *     3. the bottom of its own deque (newest first: depth-first fork-join);
+ *     4. the inject queue (FIFO);
  *     5. due timers;
- *     6. stealing half of a random victim's run queue, if it may search;
+ *     6. stealing half of a random victim's deque from the top, if it may
+ *        search;
  *     7. parking in its ring with the nearest timer as the timeout.
+ *   A yield goes to the back of the global FIFO, behind every waiting task.
  *
  * Parking and waking (the protocol; every step is seq_cst)
  *   A producer (spawn, wake, timer, overflow) does:
- *     P1 push the task (release store of the queue's tail / inject link)
+ *     P1 push the task (release store of the deque bottom / inject link)
  *     P2 fence
  *     P3 if nsearching == 0 and nidle > 0: CAS nsearching 0 -> 1, claim
  *        an idle worker by clearing its bit, and send it a MSG_RING.
@@ -57,7 +61,7 @@
  *     W1 stop searching (nsearching -= 1)
  *     W2 set its idle bit, nidle += 1
  *     W3 fence
- *     W4 look at every run queue and the inject queue once more; if any
+ *     W4 look at every deque and the inject queue once more; if any
  *        holds work, clear its bit and go back to work
  *     W5 wait in its ring
  *   Claim: no task pushed in P1 is left with every worker parked. P2 and W3
@@ -68,8 +72,8 @@
  *   worker at a time, and a burst of pushes wakes at most one worker per
  *   searcher instead of a thundering herd.
  *   A producer only wakes anyone when work is stealable: the LIFO slot is
- *   not, and a run queue holding a single task is about to be popped by
- *   its owner (maybe_notify); the owner re-checks at each global tick.
+ *   not, and a deque holding a single task is about to be taken by its
+ *   owner (maybe_notify); the owner re-checks at each global tick.
  *
  * Ending
  *   Each worker counts tasks spawned and exited on it (owner-written). When
@@ -77,9 +81,10 @@
  *   counts, then spawned counts. Since only live tasks spawn, equal sums
  *   mean no task is alive; that worker sets `shutdown` and wakes all.
  *
- * Behaviour at the time of writing (the knobs are the macros below): run
- * queue 256 slots, steal half, LIFO slot 3 runs per tick, global queue and
- * timers every 61 ticks, stack purge up to 256 stacks per park.
+ * Behaviour at the time of writing (the knobs are the macros below): deque
+ * 256 slots, steal half, LIFO slot 3 runs in a row while others wait,
+ * global queue and timers every 61 ticks, stack purge up to 256 stacks per
+ * park.
  */
 #include "scheduler.h"
 
@@ -96,8 +101,8 @@
 /* Stacks purged per park: bounds the time between noticing idleness and
  * being parked (each purge is one madvise, ~1 us). */
 #define SPOOL_PURGE_PER_PARK 256u
-/* Batch taken from the inject queue at most (half a run queue). */
-#define SPOOL_INJECT_BATCH (SPOOL_RUNQ_CAP / 2)
+/* Batch taken from the inject queue at most (half a deque). */
+#define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)
 
 static __thread spool__worker *tls_worker;
 
@@ -115,22 +120,29 @@ void spool__worker_set_current(spool__worker *w)
 
 /* ---- queues ------------------------------------------------------------ */
 
-/* Appends t to w's run queue, overflowing half of it to the inject queue
+/* Pushes t on w's deque, overflowing its older half to the inject queue
  * when full. Owner only. Does not notify. */
-static void push_back(spool__worker *w, spool_task *t)
+static void push_local(spool__worker *w, spool_task *t)
 {
     spool_task *last;
     uint32_t count;
-    spool_task *first = spool__runq_push(&w->runq, t, &last, &count);
+    spool_task *first = spool__deque_push(&w->deque, t, &last, &count);
     if (first)
         spool__inject_push(&w->rt->inject, first, last, count);
+}
+
+/* Sends t to the back of the global FIFO: behind everything already
+ * waiting, on any worker. */
+static void push_global(spool__worker *w, spool_task *t)
+{
+    spool__inject_push(&w->rt->inject, t, t, 1);
 }
 
 /* Wakes a worker if w holds work that another could take (see the essay). */
 static void maybe_notify(spool__worker *w)
 {
     if (w->rt->nworkers > 1 &&
-        (spool__runq_len(&w->runq) >= 2 || spool__inject_len(&w->rt->inject) > 0))
+        (spool__deque_len(&w->deque) >= 2 || spool__inject_len(&w->rt->inject) > 0))
         spool__notify(w);
 }
 
@@ -142,7 +154,7 @@ static spool_task *inject_take(spool__worker *w)
     if (len <= 0)
         return NULL;
     uint32_t want = (uint32_t)(len / rt->nworkers) + 1;
-    uint32_t room = spool__runq_room(&w->runq) + 1; /* +1: the one we run */
+    uint32_t room = (uint32_t)(SPOOL_DEQUE_CAP - spool__deque_len(&w->deque)) + 1; /* +1: the one we run */
     if (want > room)
         want = room;
     if (want > SPOOL_INJECT_BATCH)
@@ -151,14 +163,14 @@ static spool_task *inject_take(spool__worker *w)
     uint32_t n = spool__inject_pop(&rt->inject, batch, want);
     if (n == 0)
         return NULL;
-    for (uint32_t i = 1; i < n; i++)
-        push_back(w, batch[i]);
+    for (uint32_t i = n - 1; i >= 1; i--) /* newest first: the oldest is taken first */
+        push_local(w, batch[i]);
     if (n > 1)
         maybe_notify(w);
     return batch[0];
 }
 
-/* Moves every due timer's task to the run queue; returns how many. */
+/* Moves every due timer's task to the deque; returns how many. */
 static unsigned fire_timers(spool__worker *w)
 {
     if (w->timers.len == 0)
@@ -167,7 +179,7 @@ static unsigned fire_timers(spool__worker *w)
     unsigned n = 0;
     spool_task *t;
     while ((t = spool__timer_pop_due(&w->timers, now))) {
-        push_back(w, t);
+        push_local(w, t);
         n++;
     }
     if (n)
@@ -220,7 +232,7 @@ static spool_task *steal_work(spool__worker *w)
         unsigned v = (start + i) % n;
         if (v == w->index)
             continue;
-        spool_task *t = spool__runq_steal(&rt->workers[v].runq, &w->runq);
+        spool_task *t = spool__deque_steal_half(&rt->workers[v].deque, &w->deque);
         if (t)
             return t;
     }
@@ -233,7 +245,7 @@ static bool work_visible(spool__runtime *rt)
     if (spool__inject_len(&rt->inject) > 0)
         return true;
     for (unsigned i = 0; i < rt->nworkers; i++)
-        if (spool__runq_len(&rt->workers[i].runq) > 0)
+        if (spool__deque_len(&rt->workers[i].deque) > 0)
             return true;
     return false;
 }
@@ -353,26 +365,40 @@ static void park(spool__worker *w)
 
 /* ---- finding the next task --------------------------------------------- */
 
+/* Is any task other than the LIFO slot's waiting for this worker? */
+static bool others_waiting(spool__worker *w)
+{
+    return spool__deque_len(&w->deque) > 0 || spool__inject_len(&w->rt->inject) > 0;
+}
+
 static spool_task *next_task(spool__worker *w)
 {
     spool_task *t = w->lifo;
+    if (++w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
+        /* Fairness: due timers, then the oldest work — the global FIFO,
+         * else the top of our own deque — before anything newer. */
+        fire_timers(w);
+        if (spool__deque_len(&w->deque) > 0)
+            maybe_notify(w);
+        spool_task *old = inject_take(w);
+        if (!old) {
+            int lost = 0;
+            old = spool__deque_steal(&w->deque, &lost);
+        }
+        if (old)
+            return old;
+    }
     if (t) {
         w->lifo = NULL;
-        if (w->lifo_polls < SPOOL_LIFO_MAX_POLLS) {
+        if (w->lifo_polls < SPOOL_LIFO_MAX_POLLS || !others_waiting(w)) {
             w->lifo_polls++;
             return t;
         }
-        push_back(w, t); /* its budget is spent: queue like the others */
+        /* Its budget is spent and others wait: to the back of the line. */
+        push_global(w, t);
     }
     w->lifo_polls = 0;
-    if (++w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
-        fire_timers(w);
-        if (spool__runq_len(&w->runq) > 0)
-            maybe_notify(w);
-        if ((t = inject_take(w)))
-            return t;
-    }
-    if ((t = spool__runq_pop(&w->runq)))
+    if ((t = spool__deque_take(&w->deque)))
         return t;
     return inject_take(w);
 }
@@ -383,7 +409,7 @@ static spool_task *find_work(spool__worker *w)
         if (atomic_load_explicit(&w->rt->shutdown, memory_order_acquire))
             return NULL;
         spool_task *t;
-        if (fire_timers(w) && (t = spool__runq_pop(&w->runq)))
+        if (fire_timers(w) && (t = spool__deque_take(&w->deque)))
             goto found;
         if ((t = inject_take(w)))
             goto found;
@@ -455,7 +481,7 @@ void spool__run_task(spool__worker *w, spool_task *t)
             return;
         case SPOOL__ACT_YIELD:
             w->current = NULL;
-            push_back(w, t);
+            push_global(w, t);
             maybe_notify(w);
             return;
         case SPOOL__ACT_EXIT:
@@ -499,7 +525,7 @@ void spool__wake(spool_task *t)
     spool_task *prev = w->lifo;
     w->lifo = t;
     if (prev) {
-        push_back(w, prev);
+        push_local(w, prev);
         maybe_notify(w);
     }
 }

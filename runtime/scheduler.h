@@ -8,7 +8,7 @@
 #include "context.h"
 #include "inject.h"
 #include "reactor.h"
-#include "runq.h"
+#include "deque.h"
 #include "stack.h"
 #include "task.h"
 #include "timer.h"
@@ -24,7 +24,7 @@ typedef struct spool__runtime spool__runtime;
 /* What a task asked of its worker when it switched out (owner only). */
 typedef enum spool__action {
     SPOOL__ACT_PARK,  /* run park_fn(task, park_arg): true resumes it at once */
-    SPOOL__ACT_YIELD, /* put it at the back of the run queue */
+    SPOOL__ACT_YIELD, /* put it at the back of the global queue */
     SPOOL__ACT_EXIT,  /* it returned: release its stack, publish its result */
 } spool__action;
 
@@ -36,7 +36,7 @@ typedef bool (*spool__park_fn)(spool_task *t, void *arg);
 /* One worker: a thread, its queues, its ring and timers. Fields without a
  * note are owner-only. */
 typedef struct spool__worker {
-    spool__runq runq;                 /* owner pushes/pops; anyone steals */
+    spool__deque deque;               /* owner pushes/takes; anyone steals */
     spool__runtime *rt;               /* read-only after start */
     unsigned index;                   /* read-only after start */
     spool_task *current;              /* the task running now, or NULL */
