@@ -83,8 +83,10 @@ spool_task *spool__deque_take(spool__deque *d)
     atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    /* Restoring stores are release, like push's: a thief that acquires
+     * `bottom` then synchronises with this thread whichever store it read. */
     if (t > b) { /* empty */
-        atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+        atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
         return NULL;
     }
     spool_task *x = atomic_load_explicit(&d->buf[b & SPOOL_DEQUE_MASK], memory_order_relaxed);
@@ -93,7 +95,7 @@ spool_task *spool__deque_take(spool__deque *d)
         if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
                                                      memory_order_relaxed))
             x = NULL;
-        atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+        atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     }
     return x;
 }
