@@ -40,8 +40,8 @@
  *     2. its LIFO slot: the task a running task just woke or spawned, so a
  *        ping-pong pair or a fork-join stays on one worker and in cache. At
  *        most SPOOL_LIFO_MAX_POLLS runs in a row while other tasks wait;
- *        then the slot's task goes to the back of the global FIFO, so the
- *        pair cannot starve the rest;
+ *        then the slot's task goes on the deque and the deque's oldest
+ *        task runs, so the pair cannot starve the rest;
  *     3. the bottom of its own deque (newest first: depth-first fork-join);
  *     4. the inject queue (FIFO);
  *     5. due timers;
@@ -155,14 +155,17 @@ static void maybe_notify(spool__worker *w)
         spool__notify(w);
 }
 
-/* Takes a batch from the inject queue: returns one task, queues the rest. */
-static spool_task *inject_take(spool__worker *w)
+/* Takes up to `max` tasks from the inject queue (a fair share of it):
+ * returns one, queues the rest. */
+static spool_task *inject_take(spool__worker *w, uint32_t max)
 {
     spool__runtime *rt = w->rt;
     int64_t len = spool__inject_len(&rt->inject);
     if (len <= 0)
         return NULL;
     uint32_t want = (uint32_t)(len / rt->nworkers) + 1;
+    if (want > max)
+        want = max;
     uint32_t room = (uint32_t)(SPOOL_DEQUE_CAP - spool__deque_len(&w->deque)) + 1; /* +1: the one we run */
     if (want > room)
         want = room;
@@ -245,7 +248,7 @@ static spool_task *steal_work(spool__worker *w)
         if (t)
             return t;
     }
-    return inject_take(w);
+    return inject_take(w, SPOOL_INJECT_BATCH);
 }
 
 /* Any stealable work anywhere? Used after advertising idleness (W4). */
@@ -393,7 +396,9 @@ static spool_task *next_task(spool__worker *w)
          * our own deque — before anything newer. */
         if (spool__deque_len(&w->deque) > 0)
             maybe_notify(w);
-        spool_task *old = inject_take(w);
+        /* One task only: a batch would bury the tasks woken meanwhile
+         * (they sit at the bottom of the deque) under older ones. */
+        spool_task *old = inject_take(w, 1);
         if (!old) {
             int lost = 0;
             old = spool__deque_steal(&w->deque, &lost);
@@ -407,13 +412,21 @@ static spool_task *next_task(spool__worker *w)
             w->lifo_polls++;
             return t;
         }
-        /* Its budget is spent and others wait: to the back of the line. */
-        push_global(w, t);
+        /* Its budget is spent and others wait: it goes on the deque and
+         * the oldest task there runs first. (Not to the back of the global
+         * FIFO: behind a spawn burst, a task just handed a semaphore permit
+         * would hold it idle for milliseconds.) */
+        push_local(w, t);
+        w->lifo_polls = 0;
+        int lost = 0;
+        spool_task *oldest = spool__deque_steal(&w->deque, &lost);
+        if (oldest)
+            return oldest;
     }
     w->lifo_polls = 0;
     if ((t = spool__deque_take(&w->deque)))
         return t;
-    return inject_take(w);
+    return inject_take(w, SPOOL_INJECT_BATCH);
 }
 
 static spool_task *find_work(spool__worker *w)
@@ -424,7 +437,7 @@ static spool_task *find_work(spool__worker *w)
         spool_task *t;
         if (fire_timers(w) && (t = spool__deque_take(&w->deque)))
             goto found;
-        if ((t = inject_take(w)))
+        if ((t = inject_take(w, SPOOL_INJECT_BATCH)))
             goto found;
         if (start_searching(w) && (t = steal_work(w)))
             goto found;
