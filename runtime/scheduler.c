@@ -83,8 +83,8 @@
  *
  * Behaviour at the time of writing (the knobs are the macros below): deque
  * 256 slots, steal half, LIFO slot 3 runs in a row while others wait,
- * global queue and timers every 61 ticks, stack purge up to 256 stacks per
- * park.
+ * global queue every 61 ticks, timers every 4 while pending, stack purge
+ * up to 64 stacks per park when no timer is due within 1 ms.
  */
 #include "scheduler.h"
 
@@ -100,7 +100,10 @@
 #define SPOOL_GLOBAL_INTERVAL 61u
 /* Stacks purged per park: bounds the time between noticing idleness and
  * being parked (each purge is one madvise, ~1 us). */
-#define SPOOL_PURGE_PER_PARK 256u
+#define SPOOL_PURGE_PER_PARK 64u
+/* No purge when a timer is due sooner than this: the purge would make it
+ * late. */
+#define SPOOL_PURGE_MIN_IDLE_NS (1000u * 1000u)
 /* While timers are pending, due timers are checked every this many ticks
  * (a clock read costs ~23 ns here), so a busy worker fires them late by a
  * few task runs at most. */
@@ -355,8 +358,10 @@ static void park(spool__worker *w)
         w->searching = false;
         atomic_fetch_sub_explicit(&rt->nsearching, 1, memory_order_seq_cst);
     }
-    /* Idle time is when stacks give back the pages deep calls touched. */
-    spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
+    /* Idle time is when stacks give back the pages deep calls touched —
+     * unless a timer is due soon: a purge costs ~1 us a stack. */
+    if (deadline == UINT64_MAX || deadline > spool_now_ns() + SPOOL_PURGE_MIN_IDLE_NS)
+        spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
     set_idle(w);                               /* W2 */
     atomic_thread_fence(memory_order_seq_cst); /* W3: pairs with P2 */
     bool stop = atomic_load_explicit(&rt->shutdown, memory_order_seq_cst);
