@@ -1,0 +1,359 @@
+/*
+ * test_stack.c — task stacks: the stack pool (runtime/stack.h, white-box)
+ * and, through the API, what a task may do with its stack: use all of a
+ * big configured one, and die with SIGSEGV on the guard page when it
+ * overflows a small one, instead of writing into a neighbour.
+ */
+#include "stack.h"
+
+#include <check.h>
+#include <signal.h>
+#include <spool/spool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The crash tests expect the kernel's SIGSEGV; the sanitizers would turn it
+ * into a report and an exit code of their own. Their options from the
+ * environment still come after these. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "handle_segv=0";
+}
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "handle_segv=0";
+}
+
+#define STACK_SIZE ((size_t)64 * 1024)
+
+static size_t page(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Pages of [p, p + len) resident in memory. */
+static size_t resident_pages(const char *p, size_t len)
+{
+    size_t n = len / page();
+    unsigned char *vec = malloc(n);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore((void *)p, len, vec), 0);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    free(vec);
+    return r;
+}
+
+/* ---- the pool ----------------------------------------------------------- */
+
+START_TEST(stack_size_is_rounded_up_to_whole_pages)
+{
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, 20000);
+    ck_assert_uint_eq(pool.stack_size % page(), 0);
+    ck_assert_uint_ge(pool.stack_size, 20000);
+    ck_assert_uint_lt(pool.stack_size, 20000 + page());
+    spool__stack *s = spool__stack_get(&pool);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_eq(spool__stack_top(&pool, s), s->base + pool.stack_size);
+    spool__stack_put(&pool, s);
+    spool__stack_pool_destroy(&pool);
+}
+END_TEST
+
+START_TEST(get_returns_distinct_stacks_whose_whole_range_is_usable)
+{
+    enum { N = 16 };
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = spool__stack_get(&pool);
+        ck_assert_ptr_nonnull(s[i]);
+        ck_assert_uint_eq((uintptr_t)s[i]->base % page(), 0);
+        ck_assert(!s[i]->dirty);
+        memset(s[i]->base, 0xA0 + i, STACK_SIZE);
+    }
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < N; j++) {
+            if (i == j)
+                continue;
+            ck_assert_ptr_ne(s[i], s[j]);
+            /* No overlap, and at least a guard page between them. */
+            ck_assert(s[i]->base + STACK_SIZE + page() <= s[j]->base ||
+                      s[j]->base + STACK_SIZE + page() <= s[i]->base);
+        }
+        /* Nobody else's memset reached this stack. */
+        ck_assert_int_eq((unsigned char)s[i]->base[0], 0xA0 + i);
+        ck_assert_int_eq((unsigned char)s[i]->base[STACK_SIZE - 1], 0xA0 + i);
+    }
+    for (int i = 0; i < N; i++)
+        spool__stack_put(&pool, s[i]);
+    spool__stack_pool_destroy(&pool);
+}
+END_TEST
+
+START_TEST(put_then_get_reuses_the_warm_stack_first)
+{
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack *a = spool__stack_get(&pool);
+    spool__stack *b = spool__stack_get(&pool);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    a->base[100] = 42;
+    spool__stack_put(&pool, a);
+    ck_assert(a->dirty);
+    spool__stack_put(&pool, b);
+    /* Most recently freed first: its pages are the warmest. */
+    ck_assert_ptr_eq(spool__stack_get(&pool), b);
+    spool__stack *again = spool__stack_get(&pool);
+    ck_assert_ptr_eq(again, a);
+    ck_assert_int_eq(again->base[100], 42); /* not purged: same pages */
+    spool__stack_put(&pool, a);
+    spool__stack_put(&pool, b);
+    spool__stack_pool_destroy(&pool);
+}
+END_TEST
+
+START_TEST(purge_returns_the_pages_and_the_stack_still_works)
+{
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack *s = spool__stack_get(&pool);
+    ck_assert_ptr_nonnull(s);
+    memset(s->base, 0x5A, STACK_SIZE);
+    ck_assert_uint_eq(resident_pages(s->base, STACK_SIZE), STACK_SIZE / page());
+    spool__stack_put(&pool, s);
+
+    ck_assert_uint_eq(spool__stack_purge(&pool, 100), 1);
+    ck_assert(!s->dirty);
+    ck_assert_uint_eq(resident_pages(s->base, STACK_SIZE), 0);
+    ck_assert_uint_eq(spool__stack_purge(&pool, 100), 0); /* nothing dirty left */
+
+    /* The clean stack comes back, zero-filled and fully usable. */
+    spool__stack *again = spool__stack_get(&pool);
+    ck_assert_ptr_eq(again, s);
+    ck_assert_int_eq(again->base[0], 0);
+    ck_assert_int_eq(again->base[STACK_SIZE - 1], 0);
+    memset(again->base, 0x33, STACK_SIZE);
+    ck_assert_int_eq(again->base[STACK_SIZE / 2], 0x33);
+    spool__stack_put(&pool, again);
+    spool__stack_pool_destroy(&pool);
+}
+END_TEST
+
+START_TEST(purge_stops_at_max_and_dirty_stacks_are_reused_before_clean_ones)
+{
+    enum { N = 10 };
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = spool__stack_get(&pool);
+        s[i]->base[STACK_SIZE - 1] = 1;
+    }
+    for (int i = 0; i < N; i++)
+        spool__stack_put(&pool, s[i]);
+    ck_assert_uint_eq(spool__stack_purge(&pool, 4), 4);
+    int dirty = 0;
+    for (int i = 0; i < N; i++)
+        dirty += s[i]->dirty;
+    ck_assert_int_eq(dirty, N - 4);
+    /* The 6 dirty ones come back first, then the 4 clean ones. */
+    for (int i = 0; i < N; i++) {
+        spool__stack *g = spool__stack_get(&pool);
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(g->dirty, i < N - 4);
+        s[i] = g;
+    }
+    for (int i = 0; i < N; i++)
+        spool__stack_put(&pool, s[i]);
+    spool__stack_pool_destroy(&pool);
+}
+END_TEST
+
+START_TEST(carving_more_than_one_chunk_of_stacks_works)
+{
+    enum { N = SPOOL_STACKS_PER_CHUNK * 2 + 17 };
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, SPOOL_MIN_STACK_SIZE);
+    spool__stack **s = calloc(N, sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    for (unsigned i = 0; i < N; i++) {
+        s[i] = spool__stack_get(&pool);
+        ck_assert_ptr_nonnull(s[i]);
+        s[i]->base[0] = (char)i;
+        s[i]->base[pool.stack_size - 1] = (char)~i;
+    }
+    for (unsigned i = 0; i < N; i++) {
+        ck_assert_int_eq(s[i]->base[0], (char)i);
+        ck_assert_int_eq(s[i]->base[pool.stack_size - 1], (char)~i);
+        if (i > 0)
+            ck_assert_ptr_ne(s[i], s[i - 1]);
+    }
+    /* Within a chunk, slots are [guard | stack] back to back. */
+    ck_assert_ptr_eq(s[1]->base, s[0]->base + pool.stack_size + page());
+    for (unsigned i = 0; i < N; i++)
+        spool__stack_put(&pool, s[i]);
+    ck_assert_uint_eq(spool__stack_purge(&pool, N), N);
+    spool__stack_pool_destroy(&pool);
+    free(s);
+}
+END_TEST
+
+static spool__stack_pool guard_pool;
+
+static spool__stack *guard_setup(void)
+{
+    spool__stack_pool_init(&guard_pool, STACK_SIZE);
+    spool__stack *a = spool__stack_get(&guard_pool);
+    spool__stack *b = spool__stack_get(&guard_pool);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    memset(b->base, 1, STACK_SIZE); /* the stack itself is fine */
+    return b;
+}
+
+START_TEST(writing_just_below_a_stack_hits_the_guard_page)
+{
+    spool__stack *s = guard_setup();
+    volatile char *below = s->base - 1;
+    *below = 1;
+    ck_abort_msg("the write below the stack did not fault");
+}
+END_TEST
+
+START_TEST(the_guard_page_survives_a_purge)
+{
+    spool__stack *s = guard_setup();
+    spool__stack_put(&guard_pool, s);
+    ck_assert_uint_ge(spool__stack_purge(&guard_pool, 10), 1);
+    volatile char *below = s->base - page();
+    *below = 1;
+    ck_abort_msg("the write to the guard page after a purge did not fault");
+}
+END_TEST
+
+/* ---- through the API --------------------------------------------------- */
+
+/* About 1 KiB per frame, every byte written, so each frame touches every
+ * page it spans and an overflow cannot jump over the one guard page. */
+#define FRAME_BYTES 1000
+
+static uintptr_t deepest;
+
+__attribute__((noinline)) static int recurse(int depth)
+{
+    volatile char buf[FRAME_BYTES];
+    for (int i = 0; i < FRAME_BYTES; i++)
+        buf[i] = (char)(depth + i);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (here < deepest)
+        deepest = here;
+    int r = depth > 0 ? recurse(depth - 1) : 0;
+    return r + buf[depth % FRAME_BYTES];
+}
+
+struct depth_job {
+    int depth;
+    int sum;
+    uintptr_t top;
+    uintptr_t used;
+};
+
+static int deep_task(void *arg)
+{
+    struct depth_job *j = arg;
+    j->top = (uintptr_t)__builtin_frame_address(0);
+    deepest = j->top;
+    int r = recurse(j->depth);
+    j->used = j->top - deepest;
+    j->sum = r;
+    return 0;
+}
+
+static int deep_main(void *arg)
+{
+    spool_task *t = spool_spawn(deep_task, arg);
+    ck_assert_ptr_nonnull(t);
+    return spool_join(t);
+}
+
+START_TEST(a_task_may_use_most_of_a_big_configured_stack)
+{
+    struct depth_job j = {.depth = 200};
+    spool_config cfg = {.workers = 1, .stack_size = 256 * 1024};
+    ck_assert_int_eq(spool_run(deep_main, &j, &cfg), 0);
+    ck_assert_uint_ge(j.used, 200 * 1000);
+    ck_assert_uint_lt(j.used, 256 * 1024);
+}
+END_TEST
+
+START_TEST(a_task_that_overflows_its_stack_dies_with_sigsegv)
+{
+    /* ~1 MiB of locals on a 64 KiB stack. */
+    struct depth_job j = {.depth = 1024};
+    spool_config cfg = {.workers = 1, .stack_size = 64 * 1024};
+    spool_run(deep_main, &j, &cfg);
+    ck_abort_msg("the overflowing task finished instead of faulting");
+}
+END_TEST
+
+START_TEST(a_task_that_overflows_on_a_multi_worker_runtime_dies_with_sigsegv)
+{
+    struct depth_job j = {.depth = 1024};
+    spool_config cfg = {.workers = 2, .stack_size = 64 * 1024};
+    spool_run(deep_main, &j, &cfg);
+    ck_abort_msg("the overflowing task finished instead of faulting");
+}
+END_TEST
+
+/* ---- runner ---------------------------------------------------------------- */
+
+#define ADD_TEST(s, fn)                      \
+    do {                                     \
+        TCase *tc_ = tcase_create(#fn);      \
+        tcase_add_test(tc_, fn);             \
+        suite_add_tcase((s), tc_);           \
+    } while (0)
+
+#define ADD_SIGNAL_TEST(s, fn, sig)                   \
+    do {                                              \
+        TCase *tc_ = tcase_create(#fn);               \
+        tcase_add_test_raise_signal(tc_, fn, (sig));  \
+        suite_add_tcase((s), tc_);                    \
+    } while (0)
+
+static Suite *stack_suite(void)
+{
+    Suite *s = suite_create("stack");
+    ADD_TEST(s, stack_size_is_rounded_up_to_whole_pages);
+    ADD_TEST(s, get_returns_distinct_stacks_whose_whole_range_is_usable);
+    ADD_TEST(s, put_then_get_reuses_the_warm_stack_first);
+    ADD_TEST(s, purge_returns_the_pages_and_the_stack_still_works);
+    ADD_TEST(s, purge_stops_at_max_and_dirty_stacks_are_reused_before_clean_ones);
+    ADD_TEST(s, carving_more_than_one_chunk_of_stacks_works);
+    ADD_SIGNAL_TEST(s, writing_just_below_a_stack_hits_the_guard_page, SIGSEGV);
+    ADD_SIGNAL_TEST(s, the_guard_page_survives_a_purge, SIGSEGV);
+    ADD_TEST(s, a_task_may_use_most_of_a_big_configured_stack);
+    ADD_SIGNAL_TEST(s, a_task_that_overflows_its_stack_dies_with_sigsegv, SIGSEGV);
+    ADD_SIGNAL_TEST(s, a_task_that_overflows_on_a_multi_worker_runtime_dies_with_sigsegv, SIGSEGV);
+    return s;
+}
+
+int main(void)
+{
+    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
+    SRunner *sr = srunner_create(stack_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
