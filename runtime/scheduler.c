@@ -533,9 +533,8 @@ static void switch_out(spool__worker *w, spool_task *t, spool__action action)
     spool__asan_finish(t->asan_fake_stack);
 }
 
-void spool__suspend(spool__park_fn fn, void *arg)
+void spool__suspend(spool__worker *w, spool__park_fn fn, void *arg)
 {
-    spool__worker *w = spool__worker_current();
     w->park_fn = fn;
     w->park_arg = arg;
     switch_out(w, w->current, SPOOL__ACT_PARK);
@@ -550,9 +549,8 @@ int spool_yield(void)
     return 0;
 }
 
-void spool__wake(spool_task *t)
+void spool__wake(spool__worker *w, spool_task *t)
 {
-    spool__worker *w = spool__worker_current();
     spool_task *prev = w->lifo;
     w->lifo = t;
     if (prev) {
@@ -565,7 +563,7 @@ void spool__task_schedule_new(spool__worker *w, spool_task *t)
 {
     atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    spool__wake(t);
+    spool__wake(w, t);
 }
 
 /* The exit path, on the worker's stack: the task's stack is free to reuse,
@@ -590,7 +588,7 @@ static void finish_task(spool__worker *w, spool_task *t)
              * zero the frame may be gone (only if we are not the last). */
             spool_task *waiter = f->waiter;
             if (atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1)
-                spool__wake(waiter);
+                spool__wake(w, waiter);
         }
     }
     /* Counted last: while this task's joiner is not yet woken, the runtime

@@ -93,16 +93,17 @@ struct spool__runtime {
  * may resume on another thread, and a cached TLS address would be wrong. */
 spool__worker *spool__worker_current(void);
 
-/* Switches the current task out with `action` PARK: fn(t, arg) runs on the
- * worker's stack once t's registers are saved; fn NULL means "someone
- * already holds a way to wake t" (a timer entry). Task context only.
- * Returns when t is resumed (on whatever worker). */
-void spool__suspend(spool__park_fn fn, void *arg);
+/* Switches the task running on w (the current worker) out with action
+ * PARK: fn(t, arg) runs on the worker's stack once t's registers are saved;
+ * fn NULL means "someone already holds a way to wake t" (a timer entry).
+ * Task context only. Returns when t is resumed (on whatever worker: w is
+ * stale then). */
+void spool__suspend(spool__worker *w, spool__park_fn fn, void *arg);
 
-/* Makes t runnable: into the current worker's LIFO slot, so a task woken by
- * a running task runs on the waker's worker when the waker next waits.
- * Worker context (task or scheduler), and t must be fully switched out. */
-void spool__wake(spool_task *t);
+/* Makes t runnable: into the LIFO slot of w (the current worker), so a task
+ * woken by a running task runs on the waker's worker when the waker next
+ * waits. Worker context (task or scheduler); t must be fully switched out. */
+void spool__wake(spool__worker *w, spool_task *t);
 
 /* Task records (task.c). Owner-only caches. */
 spool_task *spool__task_alloc(spool__worker *w);

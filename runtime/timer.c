@@ -79,7 +79,7 @@ int spool_sleep_ns(uint64_t ns)
         return rc;
     /* The heap is this worker's and only its scheduler loop pops it, after
      * we have switched out: publishing before the switch is safe here. */
-    spool__suspend(NULL, NULL);
+    spool__suspend(w, NULL, NULL);
     return 0;
 }
 

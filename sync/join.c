@@ -65,7 +65,7 @@ static int join_all(spool__worker *w, spool_task *const tasks[], size_t n, int r
     if (atomic_load_explicit(&frame.pending, memory_order_acquire) == 1)
         atomic_store_explicit(&frame.pending, 0, memory_order_relaxed); /* all done: no wait */
     else
-        spool__suspend(park_joiner, &frame);
+        spool__suspend(w, park_joiner, &frame);
     w = spool__worker_current(); /* we may have moved */
     int first_error = 0;
     for (size_t i = 0; i < n; i++) {

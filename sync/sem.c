@@ -124,7 +124,7 @@ int spool_sem_acquire(spool_sem *sem)
         return 0;
     struct spool__waiter node;
     struct park_args a = {sem, &node};
-    spool__suspend(park_waiter, &a);
+    spool__suspend(w, park_waiter, &a);
     return 0; /* either park_waiter took a permit, or a release handed us one */
 }
 
@@ -162,6 +162,6 @@ int spool_sem_release(spool_sem *sem)
     unlock(sem);
     /* The waiter is switched out (it was appended after its switch), so it
      * may be made runnable now; the lock orders our writes before its read. */
-    spool__wake(t);
+    spool__wake(w, t);
     return 0;
 }
