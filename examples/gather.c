@@ -17,7 +17,7 @@
  *
  *     asyncio.run(main())
  *
- * Output (both):
+ * Output (asyncio):
  *     Task A: start
  *     Task B: start
  *     Task C: start
@@ -25,8 +25,11 @@
  *     Task A: done after 2 s
  *     Task C: done after 3 s
  *     All done in 3.0 s
- * The three tasks start at the same instant; where they start on different
- * workers the three "start" lines may come in another order.
+ * spool prints the same lines in 3 s too, but the three "start" lines may
+ * come in another order (C, B, A in some runs): the tasks start at the same
+ * instant on every worker, and a worker runs the task spawned last first
+ * (LIFO, for cache locality) while idle workers steal the oldest. The
+ * "done" lines come 1 s apart, in asyncio's order.
  */
 #include <errno.h>
 #include <stdint.h>

@@ -19,7 +19,7 @@
  *
  *     asyncio.run(main())
  *
- * Output (both):
+ * Output (asyncio):
  *     Task 0: acquired
  *     Task 1: acquired
  *     Task 0: releasing
@@ -29,9 +29,11 @@
  *     Task 2: releasing
  *     Task 3: releasing
  *     All done in 2.0 s
- * The tasks run at once on different workers, so which two go first, and the
- * order of lines printed in the same instant, may differ from run to run;
- * never more than two hold the semaphore, and the whole takes 2 s.
+ * spool prints the same lines in 2 s too, but which two tasks go first may
+ * differ (3 and 2 in some runs: a worker runs the task spawned last first,
+ * while idle workers steal the oldest), and lines printed at the same
+ * instant on different workers may swap. Never more than two hold the
+ * semaphore at once.
  */
 #include <errno.h>
 #include <stdint.h>
