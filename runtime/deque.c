@@ -17,6 +17,8 @@
  */
 #include "deque.h"
 
+#include "atomics.h"
+
 #include "task.h"
 
 void spool__deque_init(spool__deque *d)
@@ -30,7 +32,7 @@ void spool__deque_init(spool__deque *d)
 spool_task *spool__deque_steal(spool__deque *d, int *lost)
 {
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
-    atomic_thread_fence(memory_order_seq_cst);
+    spool__fence_seq_cst();
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_acquire);
     if (t >= b)
         return NULL;
@@ -81,7 +83,7 @@ spool_task *spool__deque_take(spool__deque *d)
 {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
     atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    spool__fence_seq_cst();
     int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
     /* Restoring stores are release, like push's: a thief that acquires
      * `bottom` then synchronises with this thread whichever store it read. */

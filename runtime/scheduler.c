@@ -34,14 +34,14 @@
  *
  * The approach (Cilk's deque, Go's and Tokio's wake-up protocol, io_uring)
  *   A worker looks for a task in this order (next_task, find_work):
- *     1. every SPOOL_GLOBAL_INTERVAL ticks, for fairness: due timers, then
- *        the oldest waiting work — the global FIFO, else the top of its
- *        own deque;
+ *     1. every SPOOL_GLOBAL_INTERVAL ticks, for fairness: one task from the
+ *        global FIFO, else the top of its own deque if that task has not
+ *        moved for SPOOL_STARVE_NS;
  *     2. its LIFO slot: the task a running task just woke or spawned, so a
  *        ping-pong pair or a fork-join stays on one worker and in cache. At
  *        most SPOOL_LIFO_MAX_POLLS runs in a row while other tasks wait;
- *        then the slot's task goes on the deque and the deque's oldest
- *        task runs, so the pair cannot starve the rest;
+ *        then the newest queued task runs first and the slot's task goes
+ *        on the deque behind it, so the pair cannot starve the rest;
  *     3. the bottom of its own deque (newest first: depth-first fork-join);
  *     4. the inject queue (FIFO);
  *     5. due timers;
@@ -83,10 +83,13 @@
  *
  * Behaviour at the time of writing (the knobs are the macros below): deque
  * 256 slots, steal half, LIFO slot 3 runs in a row while others wait,
- * global queue every 61 ticks, timers every 4 while pending, stack purge
- * up to 64 stacks per park when no timer is due within 1 ms.
+ * global queue every 61 ticks, own deque's top after 1 ms unmoved, timers
+ * every 4 ticks while pending, stack purge up to 64 stacks per park when
+ * no timer is due within 1 ms.
  */
 #include "scheduler.h"
+
+#include "atomics.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -104,6 +107,12 @@
 /* No purge when a timer is due sooner than this: the purge would make it
  * late. */
 #define SPOOL_PURGE_MIN_IDLE_NS (1000u * 1000u)
+/* A task at the top of a worker's own deque that has not moved for this
+ * long runs next, so a deque that keeps receiving newer work cannot starve
+ * its oldest task. Not shorter: each such pick starts old (big) work while
+ * newer work waits, which unfolds fork-join breadth-first (a stack per
+ * suspended parent). */
+#define SPOOL_STARVE_NS (1000u * 1000u)
 /* While timers are pending, due timers are checked every this many ticks
  * (a clock read costs ~23 ns here), so a busy worker fires them late by a
  * few task runs at most. */
@@ -117,6 +126,10 @@
 #define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)
 
 static __thread spool__worker *tls_worker;
+
+#if defined(__SANITIZE_THREAD__)
+_Atomic unsigned spool__tsan_fence_cell; /* atomics.h */
+#endif
 
 __attribute__((noinline)) spool__worker *spool__worker_current(void)
 {
@@ -315,7 +328,7 @@ static bool clear_idle(spool__worker *w)
 void spool__notify(spool__worker *w)
 {
     spool__runtime *rt = w->rt;
-    atomic_thread_fence(memory_order_seq_cst); /* P2: pairs with W3 */
+    spool__fence_seq_cst(); /* P2: pairs with W3 */
     if (atomic_load_explicit(&rt->nsearching, memory_order_seq_cst) != 0)
         return; /* a searcher will reach W4 after us, or find the task */
     if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0)
@@ -351,7 +364,7 @@ static void park(spool__worker *w)
     if (deadline != UINT64_MAX && deadline <= spool_now_ns() + SPOOL_TIMER_SPIN_NS) {
         /* A timer is due within the spin window: stay up for it (the
          * caller's loop keeps stealing and firing timers meanwhile). */
-        __builtin_ia32_pause();
+        spool__cpu_relax();
         return;
     }
     if (w->searching) { /* W1 */
@@ -363,7 +376,7 @@ static void park(spool__worker *w)
     if (deadline == UINT64_MAX || deadline > spool_now_ns() + SPOOL_PURGE_MIN_IDLE_NS)
         spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
     set_idle(w);                               /* W2 */
-    atomic_thread_fence(memory_order_seq_cst); /* W3: pairs with P2 */
+    spool__fence_seq_cst(); /* W3: pairs with P2 */
     bool stop = atomic_load_explicit(&rt->shutdown, memory_order_seq_cst);
     if (!stop && atomic_load_explicit(&rt->main_done, memory_order_seq_cst) && quiescent(rt)) {
         begin_shutdown(w);
@@ -384,6 +397,24 @@ static void park(spool__worker *w)
 
 /* ---- finding the next task --------------------------------------------- */
 
+/* The oldest task of w's deque if the top has not moved for
+ * SPOOL_STARVE_NS (no thief or owner took it), else NULL. Owner only. */
+static spool_task *take_starving(spool__worker *w)
+{
+    int64_t top = atomic_load_explicit(&w->deque.top, memory_order_relaxed);
+    uint64_t now = spool_now_ns();
+    if (top != w->top_seen || spool__deque_len(&w->deque) == 0) {
+        w->top_seen = top;
+        w->top_since = now;
+        return NULL;
+    }
+    if (now - w->top_since < SPOOL_STARVE_NS)
+        return NULL;
+    w->top_since = now;
+    int lost = 0;
+    return spool__deque_steal(&w->deque, &lost);
+}
+
 /* Is any task other than the LIFO slot's waiting for this worker? */
 static bool others_waiting(spool__worker *w)
 {
@@ -398,16 +429,14 @@ static spool_task *next_task(spool__worker *w)
         fire_timers(w);
     if (w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
         /* Fairness: the oldest work — the global FIFO, else the top of
-         * our own deque — before anything newer. */
+         * our own deque if it has waited long — before anything newer. */
         if (spool__deque_len(&w->deque) > 0)
             maybe_notify(w);
         /* One task only: a batch would bury the tasks woken meanwhile
          * (they sit at the bottom of the deque) under older ones. */
         spool_task *old = inject_take(w, 1);
-        if (!old) {
-            int lost = 0;
-            old = spool__deque_steal(&w->deque, &lost);
-        }
+        if (!old)
+            old = take_starving(w);
         if (old)
             return old;
     }
@@ -417,16 +446,20 @@ static spool_task *next_task(spool__worker *w)
             w->lifo_polls++;
             return t;
         }
-        /* Its budget is spent and others wait: it goes on the deque and
-         * the oldest task there runs first. (Not to the back of the global
-         * FIFO: behind a spawn burst, a task just handed a semaphore permit
-         * would hold it idle for milliseconds.) */
-        push_local(w, t);
+        /* Its budget is spent and others wait: the newest queued task
+         * runs first and the slot's task goes on the deque right behind
+         * it. Not the oldest (that would unfold fork-join breadth-first:
+         * a stack per suspended parent), and not the back of the global
+         * FIFO (behind a spawn burst, a task just handed a semaphore
+         * permit would hold it idle for milliseconds). */
         w->lifo_polls = 0;
-        int lost = 0;
-        spool_task *oldest = spool__deque_steal(&w->deque, &lost);
-        if (oldest)
-            return oldest;
+        spool_task *other = spool__deque_take(&w->deque);
+        if (!other)
+            other = inject_take(w, 1);
+        push_local(w, t);
+        if (other)
+            return other;
+        return spool__deque_take(&w->deque); /* someone took the others */
     }
     w->lifo_polls = 0;
     if ((t = spool__deque_take(&w->deque)))

@@ -43,6 +43,8 @@ typedef struct spool__worker {
     spool_task *lifo;                 /* woken by a running task: runs next */
     unsigned lifo_polls;              /* LIFO runs since the last queue pop */
     uint32_t tick;                    /* scheduler iterations */
+    int64_t top_seen;                 /* deque top at the last fairness check */
+    uint64_t top_since;               /* when top_seen was first seen there */
     uint64_t rng;                     /* xorshift state for victim choice */
     bool searching;                   /* counted in rt->nsearching */
     spool__ctx sched_ctx;             /* the worker's own stack while a task runs */

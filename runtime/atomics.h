@@ -1,0 +1,29 @@
+/*
+ * atomics.h — the two atomic helpers the runtime needs beyond <stdatomic.h>.
+ */
+#ifndef SPOOL_ATOMICS_H
+#define SPOOL_ATOMICS_H
+
+#include <stdatomic.h>
+
+/* A full (seq_cst) fence. ThreadSanitizer does not model fences, so in its
+ * builds the fence becomes a seq_cst read-modify-write of one shared cell:
+ * every fence then synchronises with every other, which TSan does see. That
+ * is stronger than a fence (it may hide a race that needs the fence to be
+ * weaker), never weaker, so TSan reports no false races on the Dekker
+ * handshakes that rely on these fences. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic unsigned spool__tsan_fence_cell;
+#define spool__fence_seq_cst() ((void)atomic_fetch_add_explicit(&spool__tsan_fence_cell, 0, memory_order_seq_cst))
+#else
+#define spool__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+/* Tells the CPU we are spinning (x86 PAUSE); a compiler barrier elsewhere. */
+#if defined(__x86_64__) || defined(__i386__)
+#define spool__cpu_relax() __builtin_ia32_pause()
+#else
+#define spool__cpu_relax() __asm__ volatile("" ::: "memory")
+#endif
+
+#endif /* SPOOL_ATOMICS_H */
