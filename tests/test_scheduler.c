@@ -1,0 +1,506 @@
+/*
+ * test_scheduler.c — the scheduler through the public API: spool_run's
+ * result and life cycle, spawn and join, unjoined tasks, work spreading
+ * over workers, fairness (a yielder or a ping-pong pair cannot starve
+ * others), and an idle runtime that does not burn CPU.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <spool/spool.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static int run_on(unsigned workers, spool_fn fn, void *arg)
+{
+    spool_config cfg = {.workers = workers};
+    return spool_run(fn, arg, &cfg);
+}
+
+static int return_arg(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+/* ---- spool_run ------------------------------------------------------------ */
+
+START_TEST(run_returns_mains_result)
+{
+    ck_assert_int_eq(run_on(1, return_arg, (void *)(intptr_t)42), 42);
+    ck_assert_int_eq(run_on(2, return_arg, (void *)(intptr_t)-ENOENT), -ENOENT);
+    ck_assert_int_eq(spool_run(return_arg, (void *)(intptr_t)7, NULL), 7);
+}
+END_TEST
+
+static const unsigned worker_counts[] = {1, 2, 4};
+
+static int sum_children(void *arg)
+{
+    unsigned want = (unsigned)(uintptr_t)arg;
+    ck_assert_int_eq(spool_workers(), (int)want);
+    enum { N = 100 };
+    spool_task *t[N];
+    int r[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = spool_spawn(return_arg, (void *)(intptr_t)i);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    ck_assert_int_eq(spool_gather(t, N, r), 0);
+    int sum = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(r[i], i);
+        sum += r[i];
+    }
+    return sum;
+}
+
+START_TEST(run_works_with_several_worker_counts)
+{
+    unsigned n = worker_counts[_i];
+    ck_assert_int_eq(run_on(n, sum_children, (void *)(uintptr_t)n), 4950);
+}
+END_TEST
+
+START_TEST(run_may_be_called_again_after_it_returns)
+{
+    for (unsigned i = 0; i < 20; i++) {
+        unsigned n = 1 + i % 4;
+        ck_assert_int_eq(run_on(n, sum_children, (void *)(uintptr_t)n), 4950);
+    }
+}
+END_TEST
+
+static void *run_in_thread(void *arg)
+{
+    intptr_t rc = run_on(2, sum_children, (void *)(uintptr_t)2);
+    return (void *)rc;
+}
+
+START_TEST(run_works_from_a_thread_other_than_main)
+{
+    pthread_t th;
+    void *rc;
+    ck_assert_int_eq(pthread_create(&th, NULL, run_in_thread, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, &rc), 0);
+    ck_assert_int_eq((intptr_t)rc, 4950);
+}
+END_TEST
+
+START_TEST(two_runtimes_run_side_by_side_on_two_threads)
+{
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, run_in_thread, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        void *rc;
+        ck_assert_int_eq(pthread_join(th[i], &rc), 0);
+        ck_assert_int_eq((intptr_t)rc, 4950);
+    }
+}
+END_TEST
+
+/* ---- spawn and join ------------------------------------------------------- */
+
+static int join_child(void *arg)
+{
+    spool_task *t = spool_spawn(return_arg, (void *)(intptr_t)-EIO);
+    ck_assert_ptr_nonnull(t);
+    int r = spool_join(t);
+    ck_assert_int_eq(r, -EIO);
+    t = spool_spawn(return_arg, (void *)(intptr_t)1234);
+    ck_assert_ptr_nonnull(t);
+    return spool_join(t);
+}
+
+START_TEST(join_returns_the_spawned_tasks_result)
+{
+    ck_assert_int_eq(run_on(2, join_child, NULL), 1234);
+}
+END_TEST
+
+static _Atomic int unjoined_done;
+
+static int sleepy_leaf(void *arg)
+{
+    spool_sleep_ms((uint64_t)(uintptr_t)arg);
+    atomic_fetch_add(&unjoined_done, 1);
+    return 0;
+}
+
+static int unjoined_parent(void *arg)
+{
+    /* Spawns a grandchild nobody joins either, then ends first. */
+    ck_assert_ptr_nonnull(spool_spawn(sleepy_leaf, (void *)(uintptr_t)30));
+    spool_yield();
+    atomic_fetch_add(&unjoined_done, 1);
+    return 0;
+}
+
+static int spawn_and_leave(void *arg)
+{
+    for (uintptr_t i = 0; i < 10; i++) {
+        ck_assert_ptr_nonnull(spool_spawn(sleepy_leaf, (void *)(i * 5)));
+        ck_assert_ptr_nonnull(spool_spawn(unjoined_parent, NULL));
+    }
+    return 3; /* main ends at once */
+}
+
+START_TEST(tasks_never_joined_still_run_to_completion_before_run_returns)
+{
+    for (unsigned w = 1; w <= 4; w *= 2) {
+        atomic_store(&unjoined_done, 0);
+        uint64_t t0 = spool_now_ns();
+        ck_assert_int_eq(run_on(w, spawn_and_leave, NULL), 3);
+        ck_assert_int_eq(atomic_load(&unjoined_done), 30);
+        ck_assert_uint_ge(spool_now_ns() - t0, 45 * SPOOL_MSEC);
+    }
+}
+END_TEST
+
+static int tree(void *arg)
+{
+    int depth = (int)(intptr_t)arg;
+    if (depth == 0)
+        return 1;
+    spool_task *t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = spool_spawn(tree, (void *)(intptr_t)(depth - 1));
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    int r[2];
+    ck_assert_int_eq(spool_gather(t, 2, r), 0);
+    return 1 + r[0] + r[1];
+}
+
+START_TEST(nested_spawns_build_a_whole_tree)
+{
+    unsigned n = worker_counts[_i];
+    ck_assert_int_eq(run_on(n, tree, (void *)(intptr_t)12), (1 << 13) - 1);
+}
+END_TEST
+
+/* ---- work spreads --------------------------------------------------------- */
+
+enum { SPIN_TASKS = 8 };
+static pthread_t spin_threads[SPIN_TASKS];
+
+static int spin_50ms(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    uint64_t t0 = spool_now_ns();
+    volatile uint64_t x = 1;
+    while (spool_now_ns() - t0 < 50 * SPOOL_MSEC)
+        x = x * 6364136223846793005u + 1442695040888963407u;
+    spin_threads[i] = pthread_self();
+    return 0;
+}
+
+static int spawn_spinners(void *arg)
+{
+    spool_task *t[SPIN_TASKS];
+    for (int i = 0; i < SPIN_TASKS; i++)
+        ck_assert_ptr_nonnull(t[i] = spool_spawn(spin_50ms, (void *)(intptr_t)i));
+    return spool_gather(t, SPIN_TASKS, NULL);
+}
+
+START_TEST(cpu_bound_tasks_spread_over_the_workers)
+{
+    /* A few attempts: one may run while the other worker's thread is off
+     * the CPU; a scheduler that never steals fails them all. */
+    int distinct = 1;
+    for (int attempt = 0; attempt < 3 && distinct < 2; attempt++) {
+        ck_assert_int_eq(run_on(2, spawn_spinners, NULL), 0);
+        distinct = 1;
+        for (int i = 1; i < SPIN_TASKS; i++)
+            if (!pthread_equal(spin_threads[i], spin_threads[0]))
+                distinct = 2;
+    }
+    ck_assert_int_ge(distinct, 2);
+}
+END_TEST
+
+/* ---- fairness ------------------------------------------------------------- */
+
+#define STARVE_LIMIT (10 * SPOOL_SEC)
+
+static _Atomic int fair_counter;
+
+static int yield_until_counted(void *arg)
+{
+    uint64_t t0 = spool_now_ns();
+    while (atomic_load(&fair_counter) < 1000) {
+        spool_yield();
+        if (spool_now_ns() - t0 > STARVE_LIMIT)
+            return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+static int count_with_yields(void *arg)
+{
+    for (int i = 0; i < 1000; i++) {
+        atomic_fetch_add(&fair_counter, 1);
+        spool_yield();
+    }
+    return 0;
+}
+
+static int yield_fairness_main(void *arg)
+{
+    spool_task *t[2];
+    ck_assert_ptr_nonnull(t[0] = spool_spawn(yield_until_counted, NULL));
+    ck_assert_ptr_nonnull(t[1] = spool_spawn(count_with_yields, NULL));
+    return spool_gather(t, 2, NULL);
+}
+
+START_TEST(a_task_yielding_in_a_loop_does_not_starve_another)
+{
+    ck_assert_int_eq(run_on(1, yield_fairness_main, NULL), 0);
+    ck_assert_int_eq(atomic_load(&fair_counter), 1000);
+}
+END_TEST
+
+/* Two tasks hand a token back and forth through two semaphores until a
+ * flag is set; a third task must get to run and set it. */
+struct pingpong {
+    spool_sem a, b;
+    _Atomic int stop;
+    _Atomic int starved;
+    _Atomic uint64_t rounds;
+};
+
+static int ping(void *arg)
+{
+    struct pingpong *p = arg;
+    uint64_t t0 = spool_now_ns();
+    for (uint64_t n = 0;; n++) {
+        spool_sem_acquire(&p->a);
+        if ((n & 1023) == 0 && spool_now_ns() - t0 > STARVE_LIMIT) {
+            atomic_store(&p->starved, 1); /* fail, do not hang */
+            atomic_store(&p->stop, 1);
+        }
+        if (atomic_load(&p->stop)) {
+            spool_sem_release(&p->b);
+            return 0;
+        }
+        atomic_fetch_add_explicit(&p->rounds, 1, memory_order_relaxed);
+        spool_sem_release(&p->b);
+    }
+}
+
+static int pong(void *arg)
+{
+    struct pingpong *p = arg;
+    for (;;) {
+        spool_sem_acquire(&p->b);
+        if (atomic_load(&p->stop)) {
+            spool_sem_release(&p->a);
+            return 0;
+        }
+        spool_sem_release(&p->a);
+    }
+}
+
+static int stop_after_yields(void *arg)
+{
+    struct pingpong *p = arg;
+    for (int i = 0; i < 100; i++)
+        spool_yield();
+    atomic_store(&p->stop, 1);
+    return 0;
+}
+
+static int pingpong_main(void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    struct pingpong *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    spool_sem_init(&p->a, 1);
+    spool_sem_init(&p->b, 0);
+    spool_task *t[3];
+    int n = 0;
+    ck_assert_ptr_nonnull(t[n++] = spool_spawn(ping, p));
+    ck_assert_ptr_nonnull(t[n++] = spool_spawn(pong, p));
+    if (mode == 0) {
+        /* main itself is the third task: it wakes from a timer. */
+        spool_sleep_ms(20);
+        atomic_store(&p->stop, 1);
+    } else {
+        /* a third task that only yields */
+        ck_assert_ptr_nonnull(t[n++] = spool_spawn(stop_after_yields, p));
+    }
+    int rc = spool_gather(t, (size_t)n, NULL);
+    int starved = atomic_load(&p->starved);
+    ck_assert_uint_gt(atomic_load(&p->rounds), 0);
+    free(p);
+    return rc ? rc : starved;
+}
+
+START_TEST(a_ping_pong_pair_does_not_starve_a_sleeper)
+{
+    ck_assert_int_eq(run_on(1, pingpong_main, (void *)(intptr_t)0), 0);
+}
+END_TEST
+
+START_TEST(a_ping_pong_pair_does_not_starve_a_yielding_task)
+{
+    ck_assert_int_eq(run_on(1, pingpong_main, (void *)(intptr_t)1), 0);
+}
+END_TEST
+
+START_TEST(a_ping_pong_pair_on_two_workers_does_not_starve_others)
+{
+    ck_assert_int_eq(run_on(2, pingpong_main, (void *)(intptr_t)0), 0);
+    ck_assert_int_eq(run_on(2, pingpong_main, (void *)(intptr_t)1), 0);
+}
+END_TEST
+
+/* ---- introspection -------------------------------------------------------- */
+
+static int report_workers(void *arg)
+{
+    return spool_workers();
+}
+
+static int report_workers_from_child(void *arg)
+{
+    spool_task *t = spool_spawn(report_workers, NULL);
+    ck_assert_ptr_nonnull(t);
+    return spool_join(t);
+}
+
+START_TEST(spool_workers_reports_the_worker_count)
+{
+    ck_assert_int_eq(run_on(3, report_workers, NULL), 3);
+    ck_assert_int_eq(run_on(1, report_workers_from_child, NULL), 1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > (long)SPOOL_MAX_WORKERS)
+        cpus = SPOOL_MAX_WORKERS;
+    ck_assert_int_eq(run_on(0, report_workers, NULL), (int)cpus);
+    ck_assert_int_eq(spool_workers(), -EPERM);
+}
+END_TEST
+
+static void *in_task_from_thread(void *arg)
+{
+    return (void *)(intptr_t)spool_in_task();
+}
+
+static int check_in_task(void *arg)
+{
+    ck_assert_int_eq(spool_in_task(), 1);
+    /* A plain thread started from a task is not in a task. */
+    pthread_t th;
+    void *r;
+    ck_assert_int_eq(pthread_create(&th, NULL, in_task_from_thread, NULL), 0);
+    pthread_join(th, &r);
+    ck_assert_int_eq((intptr_t)r, 0);
+    spool_yield();
+    ck_assert_int_eq(spool_in_task(), 1);
+    return 5;
+}
+
+static int check_in_task_children(void *arg)
+{
+    spool_task *t[8];
+    for (int i = 0; i < 8; i++)
+        ck_assert_ptr_nonnull(t[i] = spool_spawn(check_in_task, NULL));
+    int r[8];
+    ck_assert_int_eq(spool_gather(t, 8, r), 0);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(r[i], 5);
+    return check_in_task(NULL);
+}
+
+START_TEST(spool_in_task_is_1_inside_a_task_and_0_outside)
+{
+    ck_assert_int_eq(spool_in_task(), 0);
+    ck_assert_int_eq(run_on(2, check_in_task_children, NULL), 5);
+    ck_assert_int_eq(spool_in_task(), 0);
+}
+END_TEST
+
+/* ---- idling --------------------------------------------------------------- */
+
+static uint64_t cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * SPOOL_SEC +
+           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * SPOOL_USEC;
+}
+
+static int sleep_300ms(void *arg)
+{
+    return spool_sleep_ms(300);
+}
+
+START_TEST(an_idle_runtime_uses_almost_no_cpu)
+{
+    /* A spinning worker would burn ~600 ms of CPU here (2 workers). */
+    uint64_t limit = SANITIZED ? 250 * SPOOL_MSEC : 50 * SPOOL_MSEC;
+    uint64_t c0 = cpu_ns(), t0 = spool_now_ns();
+    ck_assert_int_eq(run_on(2, sleep_300ms, NULL), 0);
+    uint64_t used = cpu_ns() - c0;
+    ck_assert_uint_ge(spool_now_ns() - t0, 300 * SPOOL_MSEC);
+    ck_assert_msg(used < limit, "idle runtime used %llu ms of CPU in 300 ms",
+                  (unsigned long long)(used / SPOOL_MSEC));
+}
+END_TEST
+
+/* ---- runner ---------------------------------------------------------------- */
+
+#define ADD_TEST(s, fn)                      \
+    do {                                     \
+        TCase *tc_ = tcase_create(#fn);      \
+        tcase_add_test(tc_, fn);             \
+        suite_add_tcase((s), tc_);           \
+    } while (0)
+
+#define ADD_LOOP_TEST(s, fn, n)                  \
+    do {                                         \
+        TCase *tc_ = tcase_create(#fn);          \
+        tcase_add_loop_test(tc_, fn, 0, (n));    \
+        suite_add_tcase((s), tc_);               \
+    } while (0)
+
+static Suite *scheduler_suite(void)
+{
+    Suite *s = suite_create("scheduler");
+    ADD_TEST(s, run_returns_mains_result);
+    ADD_LOOP_TEST(s, run_works_with_several_worker_counts, 3);
+    ADD_TEST(s, run_may_be_called_again_after_it_returns);
+    ADD_TEST(s, run_works_from_a_thread_other_than_main);
+    ADD_TEST(s, two_runtimes_run_side_by_side_on_two_threads);
+    ADD_TEST(s, join_returns_the_spawned_tasks_result);
+    ADD_TEST(s, tasks_never_joined_still_run_to_completion_before_run_returns);
+    ADD_LOOP_TEST(s, nested_spawns_build_a_whole_tree, 3);
+    ADD_TEST(s, cpu_bound_tasks_spread_over_the_workers);
+    ADD_TEST(s, a_task_yielding_in_a_loop_does_not_starve_another);
+    ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_sleeper);
+    ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_yielding_task);
+    ADD_TEST(s, a_ping_pong_pair_on_two_workers_does_not_starve_others);
+    ADD_TEST(s, spool_workers_reports_the_worker_count);
+    ADD_TEST(s, spool_in_task_is_1_inside_a_task_and_0_outside);
+    ADD_TEST(s, an_idle_runtime_uses_almost_no_cpu);
+    return s;
+}
+
+int main(void)
+{
+    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
+    SRunner *sr = srunner_create(scheduler_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
