@@ -502,7 +502,9 @@ void spool__worker_loop(spool__worker *w)
 
 static void finish_task(spool__worker *w, spool_task *t);
 
-static void task_entry(void *arg)
+/* Not instrumented by TSan: its entry would stay on the stack's fiber
+ * forever (a task never returns from here), and fibers are reused. */
+__attribute__((no_sanitize_thread)) static void task_entry(void *arg)
 {
     spool_task *t = arg;
     spool__asan_finish(NULL); /* first arrival on this stack */
@@ -527,13 +529,10 @@ void spool__run_task(spool__worker *w, spool_task *t)
             return;
         }
         spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
-#if defined(SPOOL_TSAN)
-        t->tsan_fiber = spool__tsan_create();
-#endif
     }
     w->current = t;
     for (;;) {
-        spool__tsan_switch(t->tsan_fiber);
+        spool__tsan_switch(t->stack->tsan_fiber);
         spool__asan_start(&w->asan_fake_stack, t->stack->base, w->rt->stack_size);
         spool__ctx_switch(&w->sched_ctx, &t->ctx);
         spool__asan_finish(w->asan_fake_stack);
@@ -607,7 +606,6 @@ static void finish_task(spool__worker *w, spool_task *t)
     if (t->stack) {
         spool__stack_put(&w->stacks, t->stack);
         t->stack = NULL;
-        spool__tsan_destroy(t->tsan_fiber);
     }
     if (t == rt->main_task) {
         rt->main_result = t->result;

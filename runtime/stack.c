@@ -87,6 +87,12 @@ void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size)
 void spool__stack_pool_destroy(spool__stack_pool *pool)
 {
     spool__stack_chunk *c = pool->chunks;
+#if defined(SPOOL_TSAN)
+    size_t carved = pool->carved_in_last; /* the newest chunk comes first */
+    for (spool__stack_chunk *k = c; k; k = k->next, carved = SPOOL_STACKS_PER_CHUNK)
+        for (size_t i = 0; i < carved; i++)
+            spool__tsan_destroy(k->slots[i].tsan_fiber);
+#endif
     while (c) {
         spool__stack_chunk *next = c->next;
         munmap(c->map, c->map_len);
@@ -174,6 +180,9 @@ static spool__stack *carve(spool__stack_pool *pool)
     s->base = guard + page_size();
     s->next = NULL;
     s->dirty = false;
+#if defined(SPOOL_TSAN)
+    s->tsan_fiber = spool__tsan_create();
+#endif
     return s;
 }
 

@@ -11,6 +11,8 @@
 #ifndef SPOOL_STACK_H
 #define SPOOL_STACK_H
 
+#include "context.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -18,6 +20,13 @@ typedef struct spool__stack {
     char *base;                 /* lowest usable byte; the guard page is just below */
     struct spool__stack *next;  /* free-list link, while free */
     bool dirty;                 /* pages may be resident: purge before idling */
+#if defined(SPOOL_TSAN)
+    /* ThreadSanitizer's fiber for whatever task runs on this stack: made
+     * once when the slot is carved, not per task (making one costs
+     * hundreds of microseconds). Reuse is sound because the task entry is
+     * not instrumented, so a finished task leaves no frame on it. */
+    void *tsan_fiber;
+#endif
 } spool__stack;
 
 typedef struct spool__stack_chunk spool__stack_chunk;

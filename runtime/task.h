@@ -40,9 +40,6 @@ struct spool_task {
 #if defined(SPOOL_ASAN)
     void *asan_fake_stack;      /* ASan's fake-stack handle across a switch */
 #endif
-#if defined(SPOOL_TSAN)
-    void *tsan_fiber;           /* created at first run, destroyed at exit */
-#endif
 };
 
 /* A frame a joiner keeps on its own stack while it waits for one or more
