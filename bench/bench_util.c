@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <spool/spool.h>
@@ -99,16 +98,23 @@ int bench_parse(int argc, char **argv, long default_n, long min_n, long max_n,
 
 long bench_peak_rss_kib(void)
 {
-    struct rusage ru;
+    /* VmHWM, the high-water mark of this image's memory. Not ru_maxrss:
+     * Linux carries that across exec, so a program started by a bigger
+     * parent (the Python runner) reports the parent's peak. Never less
+     * than the RSS read now (the counters are per-CPU and approximate);
+     * bench/asyncio/common.py does the same. */
     long now = bench_current_rss_kib();
+    long hwm = -1;
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
 
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
+    if (f == NULL)
         return -errno;
-    /* Linux reports ru_maxrss in KiB. Newer kernels keep RSS in per-CPU
-     * counters that getrusage reads approximately, so never report less
-     * than the RSS read precisely now (bench/asyncio/common.py does the
-     * same). */
-    return ru.ru_maxrss > now ? ru.ru_maxrss : now;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &hwm) == 1)
+            break;
+    fclose(f);
+    return hwm > now ? hwm : now;
 }
 
 long bench_current_rss_kib(void)

@@ -30,10 +30,19 @@ def rss_kib():
 
 
 def peak_rss_kib():
-    """Peak RSS of this process (Linux reports ru_maxrss in KiB). Newer kernels
-    keep RSS in per-CPU counters that getrusage reads approximately, so never
-    report less than the RSS read precisely now."""
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_kib())
+    """Peak RSS of this process: VmHWM, the high-water mark of this image
+    (ru_maxrss is carried across exec on Linux, so it can report the parent's
+    peak). Never less than the RSS read precisely now."""
+    hwm = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+                    break
+    except OSError:
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(hwm, rss_kib())
 
 
 def parse_args(default_n, description):
