@@ -1,0 +1,450 @@
+/*
+ * test_timer.c — timers: the worker's timer heap (runtime/timer.h,
+ * white-box) and spool_sleep_* / spool_now_ns through the API. Timing
+ * asserts have lower bounds (a sleep never ends early) and only generous
+ * upper bounds.
+ */
+#include "timer.h"
+
+#include <check.h>
+#include <errno.h>
+#include <spool/spool.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static int run_on(unsigned workers, spool_fn fn, void *arg)
+{
+    spool_config cfg = {.workers = workers};
+    return spool_run(fn, arg, &cfg);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---- the heap (white-box) ------------------------------------------------- */
+
+/* Fake task pointers: never dereferenced by the heap. */
+static spool_task *fake(size_t i)
+{
+    return (spool_task *)(uintptr_t)((i + 1) * 64);
+}
+
+static size_t fake_index(spool_task *t)
+{
+    return (size_t)((uintptr_t)t / 64) - 1;
+}
+
+START_TEST(an_empty_heap_has_no_next_deadline_and_pops_nothing)
+{
+    spool__timer_heap h;
+    spool__timer_heap_init(&h);
+    ck_assert_uint_eq(spool__timer_next(&h), UINT64_MAX);
+    ck_assert_ptr_null(spool__timer_pop_due(&h, UINT64_MAX));
+    spool__timer_heap_destroy(&h);
+}
+END_TEST
+
+START_TEST(pop_due_returns_only_entries_whose_deadline_has_come)
+{
+    spool__timer_heap h;
+    spool__timer_heap_init(&h);
+    ck_assert_int_eq(spool__timer_push(&h, 30, fake(3)), 0);
+    ck_assert_int_eq(spool__timer_push(&h, 10, fake(1)), 0);
+    ck_assert_int_eq(spool__timer_push(&h, 20, fake(2)), 0);
+    ck_assert_uint_eq(spool__timer_next(&h), 10);
+    ck_assert_ptr_null(spool__timer_pop_due(&h, 9));
+    ck_assert_ptr_eq(spool__timer_pop_due(&h, 10), fake(1)); /* due exactly at its deadline */
+    ck_assert_ptr_null(spool__timer_pop_due(&h, 15));
+    ck_assert_uint_eq(spool__timer_next(&h), 20);
+    ck_assert_ptr_eq(spool__timer_pop_due(&h, 100), fake(2));
+    ck_assert_ptr_eq(spool__timer_pop_due(&h, 100), fake(3));
+    ck_assert_ptr_null(spool__timer_pop_due(&h, 100));
+    ck_assert_uint_eq(spool__timer_next(&h), UINT64_MAX);
+    spool__timer_heap_destroy(&h);
+}
+END_TEST
+
+START_TEST(random_deadlines_pop_in_deadline_order)
+{
+    enum { N = 5000 };
+    static uint64_t deadline_of[N];
+    spool__timer_heap h;
+    spool__timer_heap_init(&h);
+    uint64_t rng = 12345;
+    uint64_t min = UINT64_MAX;
+    for (size_t i = 0; i < N; i++) {
+        deadline_of[i] = xorshift(&rng) % 1000; /* many duplicates */
+        if (deadline_of[i] < min)
+            min = deadline_of[i];
+        ck_assert_int_eq(spool__timer_push(&h, deadline_of[i], fake(i)), 0);
+        ck_assert_uint_eq(spool__timer_next(&h), min);
+    }
+    ck_assert_uint_eq(h.len, N);
+    uint64_t prev = 0;
+    static unsigned char seen[N];
+    for (size_t k = 0; k < N; k++) {
+        uint64_t next = spool__timer_next(&h);
+        spool_task *t = spool__timer_pop_due(&h, UINT64_MAX);
+        ck_assert_ptr_nonnull(t);
+        size_t i = fake_index(t);
+        ck_assert_uint_lt(i, N);
+        ck_assert_uint_eq(seen[i], 0);
+        seen[i] = 1;
+        ck_assert_uint_eq(deadline_of[i], next);
+        ck_assert_uint_ge(deadline_of[i], prev);
+        prev = deadline_of[i];
+    }
+    ck_assert_ptr_null(spool__timer_pop_due(&h, UINT64_MAX));
+    spool__timer_heap_destroy(&h);
+}
+END_TEST
+
+START_TEST(interleaved_pushes_and_pops_keep_heap_order)
+{
+    enum { N = 20000 };
+    static uint64_t deadline_of[N];
+    spool__timer_heap h;
+    spool__timer_heap_init(&h);
+    uint64_t rng = 777;
+    uint64_t now = 0;
+    size_t pushed = 0, popped = 0;
+    while (popped < N) {
+        if (pushed < N && xorshift(&rng) % 3 != 0) {
+            deadline_of[pushed] = now + xorshift(&rng) % 500;
+            ck_assert_int_eq(spool__timer_push(&h, deadline_of[pushed], fake(pushed)), 0);
+            pushed++;
+        } else {
+            now += xorshift(&rng) % 50;
+            if (pushed == N)
+                now = UINT64_MAX;
+            spool_task *t;
+            uint64_t last = 0;
+            while ((t = spool__timer_pop_due(&h, now))) {
+                uint64_t d = deadline_of[fake_index(t)];
+                ck_assert_uint_le(d, now);
+                ck_assert_uint_ge(d, last);
+                last = d;
+                popped++;
+            }
+            ck_assert_uint_gt(spool__timer_next(&h), now == UINT64_MAX ? 0 : now);
+        }
+    }
+    ck_assert_uint_eq(h.len, 0);
+    spool__timer_heap_destroy(&h);
+}
+END_TEST
+
+/* ---- sleeping (through the API) -------------------------------------------- */
+
+static int sleep_50ms(void *arg)
+{
+    uint64_t *elapsed = arg;
+    uint64_t t0 = spool_now_ns();
+    int rc = spool_sleep_ms(50);
+    *elapsed = spool_now_ns() - t0;
+    return rc;
+}
+
+START_TEST(sleep_ms_sleeps_at_least_that_long)
+{
+    for (unsigned w = 1; w <= 2; w++) {
+        uint64_t elapsed = 0;
+        ck_assert_int_eq(run_on(w, sleep_50ms, &elapsed), 0);
+        ck_assert_uint_ge(elapsed, 50 * SPOOL_MSEC);
+        ck_assert_uint_lt(elapsed, SPOOL_SEC);
+    }
+}
+END_TEST
+
+static int sleep_ns_short(void *arg)
+{
+    for (uint64_t ns = 1; ns < 10 * SPOOL_MSEC; ns *= 7) {
+        uint64_t t0 = spool_now_ns();
+        ck_assert_int_eq(spool_sleep_ns(ns), 0);
+        ck_assert_uint_ge(spool_now_ns() - t0, ns);
+    }
+    return 0;
+}
+
+START_TEST(short_sleeps_never_end_early)
+{
+    ck_assert_int_eq(run_on(1, sleep_ns_short, NULL), 0);
+    ck_assert_int_eq(run_on(2, sleep_ns_short, NULL), 0);
+}
+END_TEST
+
+static _Atomic int other_ran;
+
+static int set_other_ran(void *arg)
+{
+    atomic_store(&other_ran, 1);
+    return 0;
+}
+
+static int sleep_zero_lets_others_run(void *arg)
+{
+    spool_task *t = spool_spawn(set_other_ran, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(atomic_load(&other_ran), 0); /* spawn does not run it */
+    ck_assert_int_eq(spool_sleep_ns(0), 0);
+    int ran_after_ns = atomic_load(&other_ran);
+    ck_assert_int_eq(spool_join(t), 0);
+    atomic_store(&other_ran, 0);
+    t = spool_spawn(set_other_ran, NULL);
+    ck_assert_int_eq(spool_sleep_ms(0), 0);
+    int ran_after_ms = atomic_load(&other_ran);
+    ck_assert_int_eq(spool_join(t), 0);
+    return ran_after_ns * 10 + ran_after_ms;
+}
+
+START_TEST(sleep_zero_behaves_like_yield)
+{
+    /* On one worker, a yield runs the other runnable task before the
+     * caller comes back. */
+    ck_assert_int_eq(run_on(1, sleep_zero_lets_others_run, NULL), 11);
+}
+END_TEST
+
+static int sleep_overflow(void *arg)
+{
+    ck_assert_int_eq(spool_sleep_ms(UINT64_MAX), -EINVAL);
+    ck_assert_int_eq(spool_sleep_ms(UINT64_MAX / SPOOL_MSEC + 1), -EINVAL);
+    /* The task is still fine afterwards. */
+    ck_assert_int_eq(spool_sleep_ms(1), 0);
+    return 0;
+}
+
+START_TEST(sleep_ms_that_overflows_returns_einval)
+{
+    ck_assert_int_eq(run_on(1, sleep_overflow, NULL), 0);
+}
+END_TEST
+
+START_TEST(now_ns_is_monotonic)
+{
+    uint64_t prev = spool_now_ns();
+    for (int i = 0; i < 1000000; i++) {
+        uint64_t now = spool_now_ns();
+        ck_assert_uint_ge(now, prev);
+        prev = now;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mono = (uint64_t)ts.tv_sec * SPOOL_SEC + (uint64_t)ts.tv_nsec;
+    uint64_t now = spool_now_ns();
+    ck_assert_uint_ge(now, mono); /* the same clock */
+    ck_assert_uint_lt(now - mono, SPOOL_SEC);
+}
+END_TEST
+
+/* Many sleepers, random durations. */
+struct sleeper {
+    uint64_t ms;
+    uint64_t start, woke;
+};
+
+static _Atomic int sleepers_woken;
+
+static int sleeper(void *arg)
+{
+    struct sleeper *s = arg;
+    s->start = spool_now_ns();
+    int rc = spool_sleep_ms(s->ms);
+    s->woke = spool_now_ns();
+    atomic_fetch_add(&sleepers_woken, 1);
+    return rc;
+}
+
+struct many {
+    unsigned n;
+    struct sleeper *s;
+    spool_task **t;
+};
+
+static int many_sleepers(void *arg)
+{
+    struct many *m = arg;
+    for (unsigned i = 0; i < m->n; i++)
+        ck_assert_ptr_nonnull(m->t[i] = spool_spawn(sleeper, &m->s[i]));
+    return spool_gather(m->t, m->n, NULL);
+}
+
+static const unsigned sleeper_workers[] = {1, 2, 4};
+
+START_TEST(ten_thousand_sleepers_all_wake_after_their_deadlines)
+{
+    struct many m = {.n = 10000};
+    m.s = calloc(m.n, sizeof *m.s);
+    m.t = calloc(m.n, sizeof *m.t);
+    ck_assert_ptr_nonnull(m.s);
+    ck_assert_ptr_nonnull(m.t);
+    uint64_t rng = 99 + _i;
+    for (unsigned i = 0; i < m.n; i++)
+        m.s[i].ms = xorshift(&rng) % 101;
+    atomic_store(&sleepers_woken, 0);
+    uint64_t t0 = spool_now_ns();
+    ck_assert_int_eq(run_on(sleeper_workers[_i], many_sleepers, &m), 0);
+    uint64_t total = spool_now_ns() - t0;
+    ck_assert_int_eq(atomic_load(&sleepers_woken), (int)m.n);
+    for (unsigned i = 0; i < m.n; i++) {
+        ck_assert_uint_ne(m.s[i].start, 0);
+        ck_assert_uint_ge(m.s[i].woke, m.s[i].start + m.s[i].ms * SPOOL_MSEC);
+    }
+    ck_assert_uint_ge(total, 100 * SPOOL_MSEC - SPOOL_MSEC); /* the longest sleep is ~100 ms */
+    ck_assert_uint_lt(total, 10 * SPOOL_SEC);
+    free(m.s);
+    free(m.t);
+}
+END_TEST
+
+/* Wake order on one worker. */
+enum { ORDERED = 12 };
+static uint64_t order_base;
+static uint64_t order_target[ORDERED];
+static int order_woke[ORDERED];
+static _Atomic int order_n;
+
+static int sleep_until_target(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    uint64_t now = spool_now_ns();
+    if (order_target[i] > now)
+        spool_sleep_ns(order_target[i] - now);
+    else
+        spool_sleep_ns(1);
+    order_woke[atomic_fetch_add(&order_n, 1)] = i;
+    return 0;
+}
+
+/* Targets 5 ms apart, spawned in a shuffled order; busy > 0 makes main
+ * spin past every deadline before it lets the sleepers be fired. */
+static int ordered_sleepers(void *arg)
+{
+    uint64_t busy_ns = (uint64_t)(uintptr_t)arg;
+    static const int perm[ORDERED] = {7, 2, 11, 0, 5, 9, 1, 10, 4, 8, 3, 6};
+    atomic_store(&order_n, 0);
+    order_base = spool_now_ns() + 20 * SPOOL_MSEC;
+    for (int i = 0; i < ORDERED; i++)
+        order_target[i] = order_base + (uint64_t)i * 5 * SPOOL_MSEC;
+    spool_task *t[ORDERED];
+    for (int k = 0; k < ORDERED; k++)
+        ck_assert_ptr_nonnull(t[k] = spool_spawn(sleep_until_target, (void *)(intptr_t)perm[k]));
+    if (busy_ns) {
+        /* Let them all go to sleep, then keep the worker busy until every
+         * deadline has passed: they become due together. */
+        spool_yield();
+        while (atomic_load(&order_n) == 0 && spool_now_ns() < order_base + busy_ns)
+            ;
+    }
+    return spool_gather(t, ORDERED, NULL);
+}
+
+START_TEST(sleepers_on_one_worker_wake_in_deadline_order)
+{
+    ck_assert_int_eq(run_on(1, ordered_sleepers, NULL), 0);
+    ck_assert_int_eq(atomic_load(&order_n), ORDERED);
+    for (int i = 0; i < ORDERED; i++)
+        ck_assert_int_eq(order_woke[i], i);
+}
+END_TEST
+
+START_TEST(sleepers_due_together_wake_in_deadline_order)
+{
+    ck_assert_int_eq(run_on(1, ordered_sleepers, (void *)(uintptr_t)(ORDERED * 5 * SPOOL_MSEC + 10 * SPOOL_MSEC)), 0);
+    ck_assert_int_eq(atomic_load(&order_n), ORDERED);
+    for (int i = 0; i < ORDERED; i++)
+        ck_assert_msg(order_woke[i] == i, "wake #%d was sleeper %d (deadline +%d ms), want %d", i,
+                      order_woke[i], order_woke[i] * 5, i);
+}
+END_TEST
+
+/* A sleeping task leaves its worker free for others. */
+static _Atomic int sleeper_done;
+
+static int sleep_100ms_then_flag(void *arg)
+{
+    spool_sleep_ms(100);
+    atomic_store(&sleeper_done, 1);
+    return 0;
+}
+
+static int count_while_other_sleeps(void *arg)
+{
+    spool_task *t = spool_spawn(sleep_100ms_then_flag, NULL);
+    ck_assert_ptr_nonnull(t);
+    int yields = 0;
+    uint64_t t0 = spool_now_ns();
+    while (!atomic_load(&sleeper_done)) {
+        spool_yield();
+        yields++;
+        ck_assert_uint_lt(spool_now_ns() - t0, 10 * SPOOL_SEC);
+    }
+    ck_assert_uint_ge(spool_now_ns() - t0, 100 * SPOOL_MSEC);
+    ck_assert_int_eq(spool_join(t), 0);
+    return yields > 10 ? 0 : 1;
+}
+
+START_TEST(a_sleeping_task_leaves_its_worker_to_others)
+{
+    ck_assert_int_eq(run_on(1, count_while_other_sleeps, NULL), 0);
+}
+END_TEST
+
+/* ---- runner ---------------------------------------------------------------- */
+
+#define ADD_TEST(s, fn)                      \
+    do {                                     \
+        TCase *tc_ = tcase_create(#fn);      \
+        tcase_add_test(tc_, fn);             \
+        suite_add_tcase((s), tc_);           \
+    } while (0)
+
+#define ADD_LOOP_TEST(s, fn, n)                  \
+    do {                                         \
+        TCase *tc_ = tcase_create(#fn);          \
+        tcase_add_loop_test(tc_, fn, 0, (n));    \
+        suite_add_tcase((s), tc_);               \
+    } while (0)
+
+static Suite *timer_suite(void)
+{
+    Suite *s = suite_create("timer");
+    ADD_TEST(s, an_empty_heap_has_no_next_deadline_and_pops_nothing);
+    ADD_TEST(s, pop_due_returns_only_entries_whose_deadline_has_come);
+    ADD_TEST(s, random_deadlines_pop_in_deadline_order);
+    ADD_TEST(s, interleaved_pushes_and_pops_keep_heap_order);
+    ADD_TEST(s, sleep_ms_sleeps_at_least_that_long);
+    ADD_TEST(s, short_sleeps_never_end_early);
+    ADD_TEST(s, sleep_zero_behaves_like_yield);
+    ADD_TEST(s, sleep_ms_that_overflows_returns_einval);
+    ADD_TEST(s, now_ns_is_monotonic);
+    ADD_LOOP_TEST(s, ten_thousand_sleepers_all_wake_after_their_deadlines, 3);
+    ADD_TEST(s, sleepers_on_one_worker_wake_in_deadline_order);
+    ADD_TEST(s, sleepers_due_together_wake_in_deadline_order);
+    ADD_TEST(s, a_sleeping_task_leaves_its_worker_to_others);
+    return s;
+}
+
+int main(void)
+{
+    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
+    SRunner *sr = srunner_create(timer_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
