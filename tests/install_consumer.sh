@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs a build into a temporary prefix, then builds and runs a program
+# against it twice: once through pkg-config, once through find_package(spool)
+# (static and shared). Usage: tests/install_consumer.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+libdir=$(dirname "$(find "$tmp/prefix" -name spool.pc)")/..
+
+# pkg-config: the relocatable spool.pc must point into this prefix.
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+flags=$(pkg-config --cflags --libs --static spool)
+cc -std=c11 -Wall -Wextra -Werror "$src/examples/hello.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/hello_pc"
+[ "$("$tmp/hello_pc")" = "Hello, World!" ]
+
+# find_package: both the static and the shared target.
+mkdir -p "$tmp/consumer"
+cat >"$tmp/consumer/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.25)
+project(consumer C)
+find_package(spool 0.1 REQUIRED)
+add_executable(hello_static $src/examples/hello.c)
+target_link_libraries(hello_static spool::spool)
+add_executable(hello_shared $src/examples/hello.c)
+target_link_libraries(hello_shared spool::spool_shared)
+CMAKE
+cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/consumer/build" >/dev/null
+[ "$("$tmp/consumer/build/hello_static")" = "Hello, World!" ]
+[ "$(LD_LIBRARY_PATH=$libdir "$tmp/consumer/build/hello_shared")" = "Hello, World!" ]
+echo "install_consumer: pkg-config, find_package static and shared: ok"
