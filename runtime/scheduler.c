@@ -198,21 +198,31 @@ static spool_task *inject_take(spool__worker *w, uint32_t max)
     return batch[0];
 }
 
-/* Moves every due timer's task to the deque; returns how many. */
+/* Timers fired per batch: popped in deadline order, pushed in reverse, so
+ * the earliest lands at the bottom of the deque and runs first. */
+#define SPOOL_FIRE_BATCH 64u
+
+/* Moves every due timer's task to the deque; returns how many. Tasks due
+ * together run in deadline order (within each batch of SPOOL_FIRE_BATCH;
+ * a later batch lands on top of an earlier one). */
 static unsigned fire_timers(spool__worker *w)
 {
     if (w->timers.len == 0)
         return 0;
     uint64_t now = spool_now_ns();
-    unsigned n = 0;
-    spool_task *t;
-    while ((t = spool__timer_pop_due(&w->timers, now))) {
-        push_local(w, t);
-        n++;
-    }
-    if (n)
+    unsigned total = 0, n;
+    do {
+        spool_task *due[SPOOL_FIRE_BATCH];
+        n = 0;
+        while (n < SPOOL_FIRE_BATCH && (due[n] = spool__timer_pop_due(&w->timers, now)))
+            n++;
+        for (unsigned i = n; i-- > 0;)
+            push_local(w, due[i]);
+        total += n;
+    } while (n == SPOOL_FIRE_BATCH);
+    if (total)
         maybe_notify(w);
-    return n;
+    return total;
 }
 
 /* ---- searching and parking --------------------------------------------- */

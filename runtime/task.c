@@ -37,6 +37,7 @@ spool_task *spool__task_alloc(spool__worker *w)
 
 void spool__task_free(spool__worker *w, spool_task *t)
 {
+    atomic_store_explicit(&t->join, SPOOL__JOIN_FREED, memory_order_relaxed);
     atomic_store_explicit(&t->next, w->free_tasks, memory_order_relaxed);
     w->free_tasks = t;
 }

@@ -21,6 +21,9 @@ struct spool__join_frame;
 
 /* The join word's value once the task has exited and published its result. */
 #define SPOOL__JOIN_DONE ((struct spool__join_frame *)(uintptr_t)1)
+/* ... and once its joiner has freed the record: a second join sees it and
+ * aborts, until the record is reused by a later spawn. */
+#define SPOOL__JOIN_FREED ((struct spool__join_frame *)(uintptr_t)2)
 
 struct spool_task {
     spool__ctx ctx;             /* saved registers while not running; the worker running it */

@@ -54,7 +54,7 @@ static int join_all(spool__worker *w, spool_task *const tasks[], size_t n, int r
         struct spool__join_frame *expected = NULL;
         if (!atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame,
                                                      memory_order_acq_rel, memory_order_acquire)) {
-            if (expected != SPOOL__JOIN_DONE)
+            if (expected != SPOOL__JOIN_DONE) /* another frame, or FREED */
                 joined_twice();
             done++;
         }

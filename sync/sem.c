@@ -23,6 +23,8 @@
  */
 #include "scheduler.h"
 
+#include "atomics.h"
+
 #include <errno.h>
 #include <sched.h>
 
@@ -40,7 +42,7 @@ static void lock(spool_sem *s)
     while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {
         while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
             if (++spins < 128)
-                __builtin_ia32_pause();
+                spool__cpu_relax();
             else
                 sched_yield(); /* the holder's thread may be preempted */
         }
