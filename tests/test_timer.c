@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -381,6 +382,86 @@ START_TEST(sleepers_due_together_wake_in_deadline_order)
 }
 END_TEST
 
+/* Wake order within each worker of a multi-worker runtime. The sleepers
+ * register first; then hogs (several per worker, each spinning until one
+ * absolute time past every deadline) keep every worker busy, so each
+ * worker's timers come due together. A sleeper that woke on another worker
+ * than the one whose heap held it (stolen after firing) says nothing about
+ * that worker's order and is left out. */
+enum { MW_SLEEPERS = 16 };
+struct mw_sleeper {
+    uint64_t target;
+    pid_t reg, woke; /* thread ids: gettid(), not pthread_self(), which glibc
+                        declares const, so a compiler may reuse its value
+                        across the sleep, on another thread */
+    int seq;
+};
+static struct mw_sleeper mw[MW_SLEEPERS];
+static _Atomic int mw_seq, mw_registered;
+static uint64_t mw_end;
+
+static int mw_sleep(void *arg)
+{
+    struct mw_sleeper *m = arg;
+    m->reg = gettid(); /* no switch until the timer is in this worker's heap */
+    atomic_fetch_add(&mw_registered, 1);
+    uint64_t now = spool_now_ns();
+    spool_sleep_ns(m->target > now ? m->target - now : 1);
+    m->woke = gettid();
+    m->seq = atomic_fetch_add(&mw_seq, 1);
+    return 0;
+}
+
+static int mw_hog(void *arg)
+{
+    while (spool_now_ns() < mw_end)
+        ;
+    return 0;
+}
+
+static int mw_main(void *arg)
+{
+    static const int perm[MW_SLEEPERS] = {9, 3, 14, 0, 7, 12, 5, 1, 15, 10, 2, 8, 13, 4, 11, 6};
+    int hogs = 4 * spool_workers();
+    uint64_t base = spool_now_ns() + 30 * SPOOL_MSEC;
+    mw_end = base + (MW_SLEEPERS + 10) * SPOOL_MSEC;
+    atomic_store(&mw_seq, 0);
+    atomic_store(&mw_registered, 0);
+    spool_task *t[MW_SLEEPERS];
+    for (int k = 0; k < MW_SLEEPERS; k++) {
+        int i = perm[k];
+        mw[i].target = base + (uint64_t)i * SPOOL_MSEC;
+        REQUIRE((t[k] = spool_spawn(mw_sleep, &mw[i])) != NULL);
+    }
+    while (atomic_load(&mw_registered) < MW_SLEEPERS)
+        spool_yield();
+    spool_task *h[4 * 256];
+    for (int k = 0; k < hogs; k++)
+        REQUIRE((h[k] = spool_spawn(mw_hog, NULL)) != NULL);
+    REQUIRE(spool_gather(h, (size_t)hogs, NULL) == 0);
+    return spool_gather(t, MW_SLEEPERS, NULL);
+}
+
+static const unsigned mw_workers[] = {2, 4};
+
+START_TEST(sleepers_wake_in_deadline_order_within_each_worker)
+{
+    ck_assert_int_eq(run_on(mw_workers[_i], mw_main, NULL), 0);
+    ck_assert_int_eq(atomic_load(&mw_seq), MW_SLEEPERS);
+    for (int i = 0; i < MW_SLEEPERS; i++) {
+        if (mw[i].reg != mw[i].woke)
+            continue;
+        for (int j = i + 1; j < MW_SLEEPERS; j++) {
+            if (mw[j].reg != mw[j].woke || mw[j].woke != mw[i].woke)
+                continue;
+            ck_assert_msg(mw[i].seq < mw[j].seq,
+                          "on one worker, sleeper %d (deadline +%d ms) woke after sleeper %d (+%d ms)", i,
+                          i, j, j);
+        }
+    }
+}
+END_TEST
+
 /* A sleeping task leaves its worker free for others. */
 static _Atomic int sleeper_done;
 
@@ -444,6 +525,7 @@ static Suite *timer_suite(void)
     ADD_LOOP_TEST(s, ten_thousand_sleepers_all_wake_after_their_deadlines, 3);
     ADD_TEST(s, sleepers_on_one_worker_wake_in_deadline_order);
     ADD_TEST(s, sleepers_due_together_wake_in_deadline_order);
+    ADD_LOOP_TEST(s, sleepers_wake_in_deadline_order_within_each_worker, 2);
     ADD_TEST(s, a_sleeping_task_leaves_its_worker_to_others);
     return s;
 }
