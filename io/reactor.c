@@ -4,6 +4,8 @@
  */
 #include "reactor.h"
 
+#include "failpoint.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@ int spool__reactor_init(spool__reactor *r)
     };
     int rc = -EINVAL;
     memset(r, 0, sizeof *r);
+    if (spool__failpoint_hit(SPOOL__FAIL_RING))
+        return -ENOMEM;
     for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);

@@ -17,6 +17,7 @@
 #include "stack.h"
 
 #include "context.h"
+#include "failpoint.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -146,7 +147,7 @@ static bool install_chunk_guards(spool__stack_pool *pool, spool__stack_chunk *c)
 
 static int new_chunk(spool__stack_pool *pool)
 {
-    spool__stack_chunk *c = malloc(sizeof *c);
+    spool__stack_chunk *c = spool__failpoint_hit(SPOOL__FAIL_STACK_CHUNK) ? NULL : malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
     c->map_len = (page_size() + pool->stack_size) * SPOOL_STACKS_PER_CHUNK;

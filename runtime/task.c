@@ -4,6 +4,8 @@
  */
 #include "scheduler.h"
 
+#include "failpoint.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +22,8 @@ spool_task *spool__task_alloc(spool__worker *w)
 {
     spool_task *t = w->free_tasks;
     if (!t) {
-        struct spool__task_slab *slab = malloc(sizeof *slab);
+        struct spool__task_slab *slab =
+            spool__failpoint_hit(SPOOL__FAIL_TASK_SLAB) ? NULL : malloc(sizeof *slab);
         if (!slab)
             return NULL;
         slab->next = w->slabs;

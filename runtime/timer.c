@@ -5,6 +5,8 @@
 
 #include "scheduler.h"
 
+#include "failpoint.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -24,7 +26,8 @@ int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t)
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        spool__timer_entry *v = realloc(h->v, cap * sizeof *v);
+        spool__timer_entry *v =
+            spool__failpoint_hit(SPOOL__FAIL_TIMER) ? NULL : realloc(h->v, cap * sizeof *v);
         if (!v)
             return -ENOMEM;
         h->v = v;
