@@ -388,27 +388,24 @@ END_TEST
 /* The same on one worker, with main yielding `skew` times first, so that
  * over skews 0..79 the scheduler's periodic fairness tick (every 61 ticks
  * at the time of writing) lands inside the batch of due sleepers at some
- * point: whatever the tick, they must still run in deadline order. */
+ * point: whatever the tick, they must still run in deadline order. Every
+ * sleeper sleeps the same time, so their deadlines follow the order in
+ * which they fell asleep (one worker: one at a time), whatever the clock
+ * read between a sleeper's and the runtime's. */
 enum { SKEWED = 24 };
-static uint64_t skew_target[SKEWED];
-static int skew_woke[SKEWED];
+static int skew_asleep_order[SKEWED], skew_woke[SKEWED];
 static _Atomic int skew_n, skew_asleep;
+static uint64_t skew_sleep_ns = 5 * SPOOL_MSEC; /* doubled when the set-up takes longer */
 static int skew_late;
 
 static int skew_sleeper(void *arg)
 {
-    int i = (int)(intptr_t)arg;
-    atomic_fetch_add(&skew_asleep, 1); /* no switch from here into the sleep */
-    uint64_t now = spool_now_ns();
-    spool_sleep_ns(skew_target[i] > now ? skew_target[i] - now : 1);
-    skew_woke[atomic_fetch_add(&skew_n, 1)] = i;
+    int id = (int)(intptr_t)arg;
+    skew_asleep_order[atomic_fetch_add(&skew_asleep, 1)] = id; /* no switch until asleep */
+    spool_sleep_ns(skew_sleep_ns);
+    skew_woke[atomic_fetch_add(&skew_n, 1)] = id;
     return 0;
 }
-
-/* How long main gives the sleepers to fall asleep before the first
- * deadline; doubled whenever that was not enough (sanitizers, a loaded
- * machine). */
-static uint64_t skew_margin = 5 * SPOOL_MSEC;
 
 static int skewed_sleepers(void *arg)
 {
@@ -417,17 +414,17 @@ static int skewed_sleepers(void *arg)
         spool_yield();
     atomic_store(&skew_n, 0);
     atomic_store(&skew_asleep, 0);
-    uint64_t base = spool_now_ns() + skew_margin;
+    uint64_t t0 = spool_now_ns();
     spool_task *t[SKEWED];
-    for (int k = 0; k < SKEWED; k++) {
-        int i = (k * 7) % SKEWED; /* spawned out of order */
-        skew_target[i] = base + (uint64_t)i * 20 * SPOOL_USEC;
-        REQUIRE((t[k] = spool_spawn(skew_sleeper, (void *)(intptr_t)i)) != NULL);
-    }
+    for (int k = 0; k < SKEWED; k++)
+        REQUIRE((t[k] = spool_spawn(skew_sleeper, (void *)(intptr_t)k)) != NULL);
     while (atomic_load(&skew_asleep) < SKEWED)
-        spool_yield(); /* they all go to sleep */
-    skew_late = spool_now_ns() >= base; /* then the set-up is void */
-    while (spool_now_ns() < base + SKEWED * 20 * SPOOL_USEC + SPOOL_MSEC)
+        spool_yield();
+    uint64_t all_asleep = spool_now_ns();
+    /* If falling asleep took longer than the sleep, some may have woken
+     * already: the set-up is void. */
+    skew_late = all_asleep >= t0 + skew_sleep_ns || atomic_load(&skew_n) > 0;
+    while (spool_now_ns() < all_asleep + skew_sleep_ns + SPOOL_MSEC)
         ; /* busy past every deadline: they are due together */
     return spool_gather(t, SKEWED, NULL);
 }
@@ -438,18 +435,19 @@ START_TEST(sleepers_due_together_wake_in_deadline_order_whatever_the_scheduler_t
         ck_assert_int_eq(run_on(1, skewed_sleepers, (void *)(uintptr_t)skew), 0);
         ck_assert_int_eq(atomic_load(&skew_n), SKEWED);
         if (skew_late) {
-            ck_assert_uint_lt(skew_margin, 2 * SPOOL_SEC);
-            skew_margin *= 2;
+            ck_assert_uint_lt(skew_sleep_ns, 2 * SPOOL_SEC);
+            skew_sleep_ns *= 2;
             skew--; /* again, with more time */
             continue;
         }
-        char order[SKEWED * 4 + 1], *p = order;
+        char want[SKEWED * 4 + 1], got[SKEWED * 4 + 1], *w = want, *g = got;
         int ok = 1;
         for (int i = 0; i < SKEWED; i++) {
-            p += sprintf(p, " %d", skew_woke[i]);
-            ok &= skew_woke[i] == i;
+            w += sprintf(w, " %d", skew_asleep_order[i]);
+            g += sprintf(g, " %d", skew_woke[i]);
+            ok &= skew_woke[i] == skew_asleep_order[i];
         }
-        ck_assert_msg(ok, "skew %u: sleepers woke in the order%s", skew, order);
+        ck_assert_msg(ok, "skew %u: fell asleep in the order%s, woke in the order%s", skew, want, got);
     }
 }
 END_TEST
