@@ -49,10 +49,14 @@ static _Atomic int batch_guard_ok = -1;
 
 static size_t page_size(void)
 {
-    static size_t cached;
-    if (!cached)
-        cached = (size_t)sysconf(_SC_PAGESIZE);
-    return cached;
+    /* Relaxed: every thread that races to fill it stores the same value. */
+    static _Atomic size_t cached;
+    size_t pg = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!pg) {
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&cached, pg, memory_order_relaxed);
+    }
+    return pg;
 }
 
 int spool__stack_uses_guard_install(void)

@@ -107,9 +107,11 @@ END_TEST
 #define BLOCKERS 300 /* more than one arena chunk of stacks */
 
 static spool_sem gate;
+static _Atomic int started;
 
 static int block_then_return(void *arg)
 {
+    atomic_fetch_add(&started, 1);
     int rc = spool_sem_acquire(&gate);
     if (rc)
         return rc;
@@ -124,9 +126,14 @@ static int start_many_blockers(void *arg)
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_nonnull(results);
     spool_sem_init(&gate, 0);
+    atomic_store(&started, 0);
     for (int i = 0; i < BLOCKERS; i++)
         ck_assert_ptr_nonnull(t[i] = spool_spawn(block_then_return, NULL));
-    spool_sleep_ms(20); /* every blocker has started (or failed to) */
+    /* Wait until every blocker has started but the one without a stack
+     * (bounded: a sanitizer build is slow, a broken runtime never gets
+     * there and the check below fails). */
+    for (int ms = 0; ms < 10000 && atomic_load(&started) < BLOCKERS - 1; ms++)
+        spool_sleep_ms(1);
     spool_sem_release(&gate);
     int rc = spool_gather(t, BLOCKERS, results);
     int enomem = 0;
