@@ -34,7 +34,8 @@ void spool__reactor_exit(spool__reactor *r);
 /* Submits pending SQEs and waits for at least one CQE or until timeout_ns
  * passes (UINT64_MAX: no timeout; 0: do not wait), then reaps every CQE.
  * Returns the number of wake-up messages reaped, or a negative errno other
- * than -ETIME / -EINTR. Owner only. */
+ * than -ETIME, -EINTR, -EAGAIN and -EBUSY (those just end the wait early).
+ * Owner only. */
 int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns);
 
 /* Sends a wake-up message to the ring whose fd is target_fd. Returns 0 or

@@ -4,6 +4,8 @@
 #ifndef SPOOL_ATOMICS_H
 #define SPOOL_ATOMICS_H
 
+#include "context.h" /* defines __SANITIZE_THREAD__ under clang too */
+
 #include <stdatomic.h>
 
 /* A full (seq_cst) fence. ThreadSanitizer does not model fences, so in its

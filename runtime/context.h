@@ -1,6 +1,7 @@
 /*
  * context.h — saved register contexts and the switch between them, with the
- * annotations that let AddressSanitizer and ThreadSanitizer follow a switch.
+ * annotations that let AddressSanitizer and ThreadSanitizer follow a switch
+ * (under GCC or clang).
  *
  * A context is one word: the stack pointer at which the switch frame of
  * arch/switch_<arch>.S was pushed. Everything else lives on that stack.
@@ -26,6 +27,16 @@ void spool__ctx_init(spool__ctx *ctx, void *stack_top, void (*entry)(void *), vo
  * ASan must be told which stack is about to run (start) and, once there,
  * that the switch is over (finish); TSan keeps one "fiber" per context and
  * must be told before each switch. Both compile to nothing otherwise. */
+/* GCC defines __SANITIZE_*__; clang only answers __has_feature. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #define SPOOL_ASAN 1
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);

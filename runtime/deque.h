@@ -18,8 +18,9 @@
  * parents each hold a stack at once (121 MiB peak RSS and 30,000 page
  * faults for fib(25)); LIFO for the owner keeps that to the tree's depth.
  * Fairness, which FIFO gave for free, comes from the scheduler instead:
- * yields and exhausted LIFO budgets go to the global FIFO, and every 61
- * ticks the owner takes from the top of its own deque.
+ * yields go to the global FIFO, an exhausted LIFO budget lets the newest
+ * queued task run, and a task left at the top of a deque for 1 ms runs
+ * next (scheduler.c).
  */
 #ifndef SPOOL_DEQUE_H
 #define SPOOL_DEQUE_H
@@ -64,7 +65,7 @@ spool_task *spool__deque_steal(spool__deque *d, int *lost);
  * but src's owner. */
 spool_task *spool__deque_steal_half(spool__deque *src, spool__deque *dst);
 
-/* Tasks in the deque (a snapshot, exact for the owner). Any worker. */
+/* Tasks in the deque (a snapshot: thieves may be taking some). Any worker. */
 static inline int64_t spool__deque_len(spool__deque *d)
 {
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);

@@ -17,8 +17,12 @@ void spool__failpoint_arm(spool__failpoint fp, long nth)
 
 bool spool__failpoint_hit(spool__failpoint fp)
 {
-    if (atomic_load_explicit(&countdown[fp], memory_order_relaxed) == 0)
-        return false;
-    /* Exactly one check sees the count go from 1 to 0. */
-    return atomic_fetch_sub_explicit(&countdown[fp], 1, memory_order_relaxed) == 1;
+    long n = atomic_load_explicit(&countdown[fp], memory_order_relaxed);
+    /* Exactly one check takes the count from 1 to 0, and it never goes
+     * below 0. */
+    while (n > 0)
+        if (atomic_compare_exchange_weak_explicit(&countdown[fp], &n, n - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return n == 1;
+    return false;
 }

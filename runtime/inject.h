@@ -1,6 +1,7 @@
 /*
- * inject.h — the runtime's global inject queue: where a full local ring
- * overflows to, and where work from outside the pool arrives.
+ * inject.h — the runtime's global inject queue: where a full deque
+ * overflows to, where yields go, and where work from outside the pool
+ * arrives.
  *
  * Producers never lock: a push is one atomic exchange on `tail` plus one
  * store (Vyukov's intrusive MPSC queue), and a whole chain of tasks goes in

@@ -15,25 +15,13 @@ void spool__worker_set_current(spool__worker *w);
 void spool__task_init(spool_task *t, spool_fn fn, void *arg);
 
 /* Start-up latch: every worker creates its ring on its own thread, then
- * waits here until all have, or one has failed. */
-typedef struct start_latch {
+ * waits here until all have, or one has failed. Lives in spool_run's frame. */
+typedef struct spool__start_latch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned arrived, expected;
     int error;
 } start_latch;
-
-static start_latch *latch_of(spool__runtime *rt);
-
-struct runtime_box {
-    spool__runtime rt;
-    start_latch latch;
-};
-
-static start_latch *latch_of(spool__runtime *rt)
-{
-    return &((struct runtime_box *)rt)->latch;
-}
 
 static void latch_fail(start_latch *l, int error)
 {
@@ -65,6 +53,7 @@ static int worker_start(spool__worker *w)
     spool__worker_set_current(w);
     /* Timers are exact to the nanosecond the kernel can give: the default
      * 50 us of slack would add up over a chain of short sleeps. */
+    w->saved_timerslack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 #if defined(SPOOL_ASAN)
     pthread_attr_t attr;
@@ -83,11 +72,14 @@ static int worker_start(spool__worker *w)
     int rc = spool__reactor_init(&w->reactor);
     if (rc == 0)
         atomic_store_explicit(&w->ring_fd, spool__reactor_fd(&w->reactor), memory_order_release);
-    return latch_arrive(latch_of(w->rt), rc);
+    return latch_arrive(w->rt->latch, rc);
 }
 
 static void worker_finish(spool__worker *w)
 {
+    /* The caller's thread (worker 0) gets its own timer slack back. */
+    if (w->saved_timerslack > 0)
+        prctl(PR_SET_TIMERSLACK, (unsigned long)w->saved_timerslack, 0, 0, 0);
     spool__worker_set_current(NULL);
 }
 
@@ -108,9 +100,8 @@ static unsigned online_cpus(void)
     return n > (long)SPOOL_MAX_WORKERS ? SPOOL_MAX_WORKERS : (unsigned)n;
 }
 
-static void destroy(struct runtime_box *box)
+static void destroy(spool__runtime *rt)
 {
-    spool__runtime *rt = &box->rt;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         spool__worker *w = &rt->workers[i];
         spool__reactor_exit(&w->reactor);
@@ -119,9 +110,7 @@ static void destroy(struct runtime_box *box)
         spool__task_slabs_destroy(w);
     }
     free(rt->workers);
-    pthread_mutex_destroy(&box->latch.mu);
-    pthread_cond_destroy(&box->latch.cv);
-    free(box);
+    free(rt);
 }
 
 int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
@@ -136,21 +125,24 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         stack_size > SPOOL_MAX_STACK_SIZE)
         return -EINVAL;
 
-    struct runtime_box *box = calloc(1, sizeof *box);
-    if (!box)
+    /* aligned_alloc: the runtime and workers have 64-byte-aligned members
+     * (calloc gives 16); their sizes are multiples of 64 for that reason. */
+    _Static_assert(sizeof(spool__runtime) % 64 == 0, "runtime size");
+    _Static_assert(sizeof(spool__worker) % 64 == 0, "worker size");
+    spool__runtime *rt = aligned_alloc(64, sizeof *rt);
+    if (!rt)
         return -ENOMEM;
-    spool__runtime *rt = &box->rt;
+    memset(rt, 0, sizeof *rt);
     rt->workers = aligned_alloc(64, sizeof(spool__worker) * nworkers);
     if (!rt->workers) {
-        free(box);
+        free(rt);
         return -ENOMEM;
     }
     memset(rt->workers, 0, sizeof(spool__worker) * nworkers);
     rt->nworkers = nworkers;
     spool__inject_init(&rt->inject);
-    pthread_mutex_init(&box->latch.mu, NULL);
-    pthread_cond_init(&box->latch.cv, NULL);
-    box->latch.expected = nworkers;
+    start_latch latch = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .expected = nworkers};
+    rt->latch = &latch;
     for (unsigned i = 0; i < nworkers; i++) {
         spool__worker *w = &rt->workers[i];
         spool__deque_init(&w->deque);
@@ -166,7 +158,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     spool__worker *w0 = &rt->workers[0];
     spool_task *main_task = spool__task_alloc(w0);
     if (!main_task) {
-        destroy(box);
+        destroy(rt);
         return -ENOMEM;
     }
     spool__task_init(main_task, main_fn, arg);
@@ -178,7 +170,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     for (; started < nworkers; started++) {
         int rc = pthread_create(&rt->workers[started].thread, NULL, worker_thread, &rt->workers[started]);
         if (rc) {
-            latch_fail(&box->latch, -rc);
+            latch_fail(&latch, -rc);
             break;
         }
     }
@@ -190,7 +182,9 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         pthread_join(rt->workers[i].thread, NULL);
     if (rc == 0)
         rc = rt->main_result;
-    destroy(box);
+    destroy(rt);
+    pthread_mutex_destroy(&latch.mu);
+    pthread_cond_destroy(&latch.cv);
     return rc;
 }
 

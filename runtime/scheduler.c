@@ -11,7 +11,8 @@
  *   inject   the runtime's global queue (inject.c): overflow of full run
  *            queues, and work from outside the pool.
  *   searching  a worker out of work that is looking in other workers'
- *            queues. At most half of the workers search at once.
+ *            queues. About half of the workers at most search at once (the
+ *            check and the increment are separate; a woken worker counts).
  *   idle     a worker parked in its ring; its bit is set in idle_mask.
  *
  * Why it is hard
@@ -50,7 +51,7 @@
  *     7. parking in its ring with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
  *
- * Parking and waking (the protocol; every step is seq_cst)
+ * Parking and waking (the protocol; every step but the push is seq_cst)
  *   A producer (spawn, wake, timer, overflow) does:
  *     P1 push the task (release store of the deque bottom / inject link)
  *     P2 fence
@@ -68,12 +69,15 @@
  *   are seq_cst fences, so either P3's loads see W1/W2 (the producer wakes
  *   the worker, or sees another searcher that will reach W4 later), or W4
  *   sees P1's push. A searcher that finds work and was the last searcher
- *   wakes another if work remains (stop_searching), so work spreads one
+ *   wakes another if work remains anywhere (stop_searching): producers
+ *   skipped their wake-ups while it searched. So work spreads one
  *   worker at a time, and a burst of pushes wakes at most one worker per
  *   searcher instead of a thundering herd.
  *   A producer only wakes anyone when work is stealable: the LIFO slot is
- *   not, and a deque holding a single task is about to be taken by its
- *   owner (maybe_notify); the owner re-checks at each global tick.
+ *   not, and a woken task alone on a deque is about to be taken by its
+ *   owner (maybe_notify wants two); a spawn wakes one idle worker at once
+ *   (spool__task_schedule_new). No wait in a ring lasts longer than
+ *   SPOOL_PARK_MAX_NS, so even an undeliverable wake-up message only delays.
  *
  * Ending
  *   Each worker counts tasks spawned and exited on it (owner-written). When
@@ -122,6 +126,11 @@
  * close keeps looking for work instead of parking, and parks this much
  * early, so a chain of short sleeps does not accumulate the overshoot. */
 #define SPOOL_TIMER_SPIN_NS (50u * 1000u)
+/* The longest a worker stays parked without a timer: a safety net so that
+ * a wake-up message that could not be delivered (or a racy spawn hint)
+ * delays work by at most this much. One wake-up a second per idle worker
+ * is ~0% CPU. */
+#define SPOOL_PARK_MAX_NS (1000u * 1000u * 1000u)
 /* Batch taken from the inject queue at most (half a deque). */
 #define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)
 
@@ -243,13 +252,18 @@ static bool start_searching(spool__worker *w)
 
 /* w found work while searching. The last searcher to stop wakes another
  * worker if work is still waiting, so the search goes on for it. */
+static bool work_visible(spool__runtime *rt);
+
 static void stop_searching(spool__worker *w)
 {
     if (!w->searching)
         return;
     w->searching = false;
-    if (atomic_fetch_sub_explicit(&w->rt->nsearching, 1, memory_order_seq_cst) == 1)
-        maybe_notify(w);
+    /* Producers skipped the wake-up while we searched, trusting us; if
+     * work is left anywhere (not only here), hand the search on. */
+    if (atomic_fetch_sub_explicit(&w->rt->nsearching, 1, memory_order_seq_cst) == 1 &&
+        work_visible(w->rt))
+        spool__notify(w);
 }
 
 static uint64_t next_random(spool__worker *w)
@@ -400,6 +414,8 @@ static void park(spool__worker *w)
     }
     /* Wake SPOOL_TIMER_SPIN_NS early; the last stretch is spent awake. */
     uint64_t timeout = deadline == UINT64_MAX ? UINT64_MAX : deadline - now - SPOOL_TIMER_SPIN_NS;
+    if (timeout > SPOOL_PARK_MAX_NS)
+        timeout = SPOOL_PARK_MAX_NS;
     spool__reactor_wait(&w->reactor, timeout); /* W5 */
     if (!clear_idle(w))
         w->searching = true;
@@ -467,6 +483,7 @@ static spool_task *next_task(spool__worker *w)
         if (!other)
             other = inject_take(w, 1);
         push_local(w, t);
+        maybe_notify(w);
         if (other)
             return other;
         return spool__deque_take(&w->deque); /* someone took the others */
@@ -500,6 +517,7 @@ found:
 void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
+    w->top_seen = -1; /* no top seen yet: the first fairness check starts the clock */
     for (;;) {
         spool_task *t = next_task(w);
         if (!t && !(t = find_work(w)))
@@ -603,9 +621,21 @@ void spool__wake(spool__worker *w, spool_task *t)
 
 void spool__task_schedule_new(spool__worker *w, spool_task *t)
 {
+    spool__runtime *rt = w->rt;
     atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    spool__wake(w, t);
+    /* A new task goes on the deque, not the LIFO slot: it must be
+     * stealable at once, or `c = spawn(f); compute(); join(c)` would run f
+     * only after compute(). The owner still takes it first (newest first).
+     * One idle worker is woken for it. The relaxed pre-check keeps the
+     * fence of spool__notify off the spawn path when nobody is idle; if it
+     * races with a worker going idle, that worker's W4 check usually sees
+     * the task, and at worst its park times out (SPOOL_PARK_MAX_NS) or the
+     * owner runs the task itself: parallelism is delayed, work never lost. */
+    push_local(w, t);
+    if (rt->nworkers > 1 && atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0 &&
+        atomic_load_explicit(&rt->nsearching, memory_order_relaxed) == 0)
+        spool__notify(w);
 }
 
 /* The exit path, on the worker's stack: the task's stack is free to reuse,

@@ -57,10 +57,11 @@ typedef struct spool__worker {
     _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
     spool_task *free_tasks;           /* recycled task records */
     struct spool__task_slab *slabs;   /* every record slab this worker allocated */
-    /* Owner writes (relaxed, +1), parking workers read all (see scheduler.c,
+    /* Owner writes (+1; `exited` seq_cst), parking workers read all (see scheduler.c,
      * "Ending"): tasks spawned here / tasks that exited here. */
     _Atomic uint64_t spawned, exited;
     pthread_t thread;
+    int saved_timerslack;             /* the thread's timer slack before it became a worker */
 #if defined(SPOOL_ASAN)
     void *asan_fake_stack;
     const void *stack_bottom;         /* the thread's stack, for ASan's switch hooks */
@@ -86,8 +87,7 @@ struct spool__runtime {
     _Atomic bool shutdown;            /* set once every task has exited */
     int main_result;                  /* written by main's exit, read after shutdown */
     spool_task *main_task;
-    _Atomic int start_error;          /* first worker start-up failure */
-    pthread_barrier_t started;
+    struct spool__start_latch *latch; /* start-up rendezvous (runtime.c) */
 };
 
 /* The worker this thread runs, or NULL. Not inlined, and a compiler

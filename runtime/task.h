@@ -35,10 +35,12 @@ struct spool_task {
      * holds the task in such a list. Atomic because the inject queue's
      * producers link through it (inject.c). */
     _Atomic(spool_task *) next;
-    /* NULL: nobody joins yet; SPOOL__JOIN_DONE: exited; else the frame of
-     * the joiner waiting. Written once by the joiner (CAS NULL -> frame)
-     * and once by the exit path (exchange -> DONE); acq_rel on both sides
-     * makes `result` visible to the joiner (sync/join.c). */
+    /* NULL: nobody joins yet; SPOOL__JOIN_DONE: exited; SPOOL__JOIN_FREED:
+     * joined and freed; else the frame of the joiner waiting. While the
+     * task lives it is written once by the joiner (CAS NULL -> frame) and
+     * once by the exit path (exchange -> DONE); acq_rel on both sides makes
+     * `result` visible to the joiner (sync/join.c). Spawn (NULL) and free
+     * (FREED) write it while nobody else can. */
     _Atomic(struct spool__join_frame *) join;
 #if defined(SPOOL_ASAN)
     void *asan_fake_stack;      /* ASan's fake-stack handle across a switch */

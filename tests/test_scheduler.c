@@ -230,6 +230,39 @@ START_TEST(cpu_bound_tasks_spread_over_the_workers)
 }
 END_TEST
 
+/* A parent that computes without waiting must not hold back the child it
+ * just spawned: another worker steals it and runs it alongside. */
+static _Atomic int child_ran;
+
+static int set_child_ran(void *arg)
+{
+    atomic_store(&child_ran, 1);
+    return 0;
+}
+
+static int spawn_then_compute(void *arg)
+{
+    atomic_store(&child_ran, 0);
+    spool_task *c = spool_spawn(set_child_ran, NULL);
+    ck_assert_ptr_nonnull(c);
+    uint64_t t0 = spool_now_ns();
+    /* No wait point in here: only a thief can run the child meanwhile. The
+     * bound is above the park safety net (1 s), so even a missed wake-up
+     * must be made good. */
+    while (!atomic_load(&child_ran) && spool_now_ns() - t0 < 3 * SPOOL_SEC)
+        ;
+    int ran_alongside = atomic_load(&child_ran);
+    spool_join(c);
+    return ran_alongside;
+}
+
+START_TEST(a_spawned_child_runs_alongside_a_parent_that_computes)
+{
+    for (int round = 0; round < 20; round++)
+        ck_assert_int_eq(run_on(2, spawn_then_compute, NULL), 1);
+}
+END_TEST
+
 /* ---- fairness ------------------------------------------------------------- */
 
 #define STARVE_LIMIT (10 * SPOOL_SEC)
@@ -488,6 +521,7 @@ static Suite *scheduler_suite(void)
     ADD_TEST(s, tasks_never_joined_still_run_to_completion_before_run_returns);
     ADD_LOOP_TEST(s, nested_spawns_build_a_whole_tree, 3);
     ADD_TEST(s, cpu_bound_tasks_spread_over_the_workers);
+    ADD_TEST(s, a_spawned_child_runs_alongside_a_parent_that_computes);
     ADD_TEST(s, a_task_yielding_in_a_loop_does_not_starve_another);
     ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_sleeper);
     ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_yielding_task);

@@ -103,8 +103,8 @@ SPOOL_API int spool_join(spool_task *task);
  * Context: task context; may suspend. */
 SPOOL_API int spool_gather(spool_task *const tasks[], size_t n, int results[]);
 
-/* Lets the other runnable tasks run: the caller goes to the back of its
- * worker's run queue.
+/* Lets the other runnable tasks run: the caller goes to the back of the
+ * runtime's global queue, behind every task already waiting.
  * Returns: 0. Errors: -EPERM outside a task.
  * Context: task context; suspends. */
 SPOOL_API int spool_yield(void);

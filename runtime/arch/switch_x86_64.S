@@ -27,13 +27,29 @@
         .p2align 4
 spool__ctx_switch:
         .cfi_startproc
+        /* The unwind notes describe the frame as it is pushed; after the
+         * stack swap they describe the other context's identical frame,
+         * so a debugger or profiler can walk through a switch. */
         pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
         pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbx, 0
         pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r12, 0
         pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r13, 0
         pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r14, 0
         pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r15, 0
         subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %rsp, %rax
@@ -49,13 +65,34 @@ spool__ctx_switch:
         cmpw    4(%rax), %cx
         jne     1f
 2:      addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
         popq    %r15
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r15
         popq    %r14
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r14
         popq    %r13
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r13
         popq    %r12
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r12
         popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore rbx
         popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore rbp
         ret
+        /* Out of line, entered with the full frame still pushed. */
+        .cfi_adjust_cfa_offset 56
+        .cfi_rel_offset rbp, 48
+        .cfi_rel_offset rbx, 40
+        .cfi_rel_offset r12, 32
+        .cfi_rel_offset r13, 24
+        .cfi_rel_offset r14, 16
+        .cfi_rel_offset r15, 8
 1:      ldmxcsr (%rsp)
         fldcw   4(%rsp)
         jmp     2b
