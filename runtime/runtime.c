@@ -109,6 +109,9 @@ static void destroy(spool__runtime *rt)
         spool__timer_heap_destroy(&w->timers);
         spool__task_slabs_destroy(w);
     }
+    spool__depot_destroy(&rt->stack_depot_dirty);
+    spool__depot_destroy(&rt->stack_depot_clean);
+    spool__depot_destroy(&rt->task_depot);
     free(rt->workers);
     free(rt);
 }
@@ -141,6 +144,9 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     memset(rt->workers, 0, sizeof(spool__worker) * nworkers);
     rt->nworkers = nworkers;
     spool__inject_init(&rt->inject);
+    spool__depot_init(&rt->stack_depot_dirty);
+    spool__depot_init(&rt->stack_depot_clean);
+    spool__depot_init(&rt->task_depot);
     start_latch latch = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .expected = nworkers};
     rt->latch = &latch;
     for (unsigned i = 0; i < nworkers; i++) {
@@ -149,7 +155,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         w->rt = rt;
         w->index = i;
         spool__timer_heap_init(&w->timers);
-        spool__stack_pool_init(&w->stacks, stack_size);
+        spool__stack_pool_init(&w->stacks, stack_size, &rt->stack_depot_dirty, &rt->stack_depot_clean);
         atomic_init(&w->ring_fd, -1);
     }
     rt->stack_size = rt->workers[0].stacks.stack_size; /* rounded to pages */

@@ -9,6 +9,7 @@
 #include "inject.h"
 #include "reactor.h"
 #include "deque.h"
+#include "depot.h"
 #include "stack.h"
 #include "task.h"
 #include "timer.h"
@@ -56,6 +57,7 @@ typedef struct spool__worker {
     spool__reactor reactor;
     _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
     spool_task *free_tasks;           /* recycled task records */
+    size_t nfree_tasks;               /* how many */
     struct spool__task_slab *slabs;   /* every record slab this worker allocated */
     /* Owner writes (+1; `exited` seq_cst), parking workers read all (see scheduler.c,
      * "Ending"): tasks spawned here / tasks that exited here. */
@@ -79,6 +81,9 @@ struct spool__runtime {
     unsigned nworkers;
     size_t stack_size;
     spool__inject inject;
+    spool__depot stack_depot_dirty;   /* balance the workers' stack pools (stack.h) */
+    spool__depot stack_depot_clean;
+    spool__depot task_depot;          /* balances the workers' record caches */
     /* The idle protocol (scheduler.c, "Parking and waking"). */
     _Alignas(64) _Atomic unsigned nsearching;
     _Atomic unsigned nidle;

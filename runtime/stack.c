@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -79,12 +80,16 @@ static int install_guard(char *guard, size_t len)
     return mprotect(guard, len, PROT_NONE) == 0 ? 0 : -errno;
 }
 
-void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size)
+void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size, spool__depot *depot_dirty,
+                            spool__depot *depot_clean)
 {
     size_t pg = page_size();
     pool->stack_size = (stack_size + pg - 1) & ~(pg - 1);
     pool->dirty = NULL;
     pool->clean = NULL;
+    pool->nfree = 0;
+    pool->depot_dirty = depot_dirty;
+    pool->depot_clean = depot_clean;
     pool->chunks = NULL;
     pool->carved_in_last = SPOOL_STACKS_PER_CHUNK;
 }
@@ -106,6 +111,7 @@ void spool__stack_pool_destroy(spool__stack_pool *pool)
     }
     pool->chunks = NULL;
     pool->dirty = pool->clean = NULL;
+    pool->nfree = 0;
     pool->carved_in_last = SPOOL_STACKS_PER_CHUNK;
 }
 
@@ -191,19 +197,73 @@ static spool__stack *carve(spool__stack_pool *pool)
     return s;
 }
 
+static void push_free(spool__stack_pool *pool, spool__stack *s)
+{
+    spool__stack **list = s->dirty ? &pool->dirty : &pool->clean;
+    s->next = *list;
+    *list = s;
+    pool->nfree++;
+}
+
+/* Takes a batch from the depots (warm stacks first: reusing them costs no
+ * page fault); false if both were empty. */
+static bool refill_from_depots(spool__stack_pool *pool)
+{
+    void *batch[SPOOL_STACK_BATCH];
+    size_t n = 0;
+    if (pool->depot_dirty)
+        n = spool__depot_take(pool->depot_dirty, batch, SPOOL_STACK_BATCH);
+    if (n == 0 && pool->depot_clean)
+        n = spool__depot_take(pool->depot_clean, batch, SPOOL_STACK_BATCH);
+    for (size_t i = 0; i < n; i++)
+        push_free(pool, batch[i]);
+    return n > 0;
+}
+
+/* Hands SPOOL_STACK_BATCH free stacks to the depots: purged ones to the
+ * clean depot, the others, as they are, to the dirty one (purging here,
+ * on a task's exit path, would cost a TLB shoot-down per stack). */
+static void spill_to_depots(spool__stack_pool *pool)
+{
+    void *batch[SPOOL_STACK_BATCH];
+    size_t n = 0;
+    while (n < SPOOL_STACK_BATCH && pool->clean) {
+        spool__stack *s = pool->clean;
+        pool->clean = s->next;
+        pool->nfree--;
+        batch[n++] = s;
+    }
+    size_t kept = spool__depot_put(pool->depot_clean, batch, n);
+    for (size_t i = kept; i < n; i++) /* the depot could not grow: keep them */
+        push_free(pool, batch[i]);
+    n = 0;
+    while (n < SPOOL_STACK_BATCH - kept && pool->dirty) {
+        spool__stack *s = pool->dirty;
+        pool->dirty = s->next;
+        pool->nfree--;
+        batch[n++] = s;
+    }
+    kept = spool__depot_put(pool->depot_dirty, batch, n);
+    for (size_t i = kept; i < n; i++)
+        push_free(pool, batch[i]);
+}
+
 spool__stack *spool__stack_get(spool__stack_pool *pool)
 {
     spool__stack *s = pool->dirty;
     if (s) {
         pool->dirty = s->next;
+        pool->nfree--;
         return s;
     }
+    if (!pool->clean && !pool->dirty && !refill_from_depots(pool))
+        return carve(pool);
+    if (!pool->clean) /* the depots gave warm stacks */
+        return spool__stack_get(pool);
     s = pool->clean;
-    if (s) {
-        pool->clean = s->next;
-        return s;
-    }
-    return carve(pool);
+    pool->clean = s->next;
+    pool->nfree--;
+    return s;
 }
 
 void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
@@ -214,6 +274,16 @@ void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
     s->dirty = true;
     s->next = pool->dirty;
     pool->dirty = s;
+    if (++pool->nfree > SPOOL_STACK_CACHE && pool->depot_dirty && pool->depot_clean)
+        spill_to_depots(pool);
+}
+
+static void purge_one(spool__stack_pool *pool, spool__stack *s)
+{
+    /* The guard page is outside the range, and MADV_GUARD_INSTALL markers
+     * survive MADV_DONTNEED anyway. */
+    madvise(s->base, pool->stack_size, MADV_DONTNEED);
+    s->dirty = false;
 }
 
 size_t spool__stack_purge(spool__stack_pool *pool, size_t max)
@@ -222,13 +292,21 @@ size_t spool__stack_purge(spool__stack_pool *pool, size_t max)
     while (pool->dirty && n < max) {
         spool__stack *s = pool->dirty;
         pool->dirty = s->next;
-        /* The guard page is outside the range, and MADV_GUARD_INSTALL
-         * markers survive MADV_DONTNEED anyway. */
-        madvise(s->base, pool->stack_size, MADV_DONTNEED);
-        s->dirty = false;
-        s->next = pool->clean;
-        pool->clean = s;
+        pool->nfree--;
+        purge_one(pool, s);
+        push_free(pool, s);
         n++;
+    }
+    if (n < max && pool->depot_dirty && pool->depot_clean) {
+        void *batch[SPOOL_STACK_BATCH];
+        size_t want = max - n < SPOOL_STACK_BATCH ? max - n : SPOOL_STACK_BATCH;
+        size_t got = spool__depot_take(pool->depot_dirty, batch, want);
+        for (size_t i = 0; i < got; i++)
+            purge_one(pool, batch[i]);
+        size_t kept = spool__depot_put(pool->depot_clean, batch, got);
+        for (size_t i = kept; i < got; i++)
+            push_free(pool, batch[i]);
+        n += got;
     }
     return n;
 }

@@ -12,6 +12,7 @@
 #define SPOOL_STACK_H
 
 #include "context.h"
+#include "depot.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +36,12 @@ typedef struct spool__stack_pool {
     size_t stack_size;          /* usable bytes, a whole number of pages */
     spool__stack *dirty;        /* freed since the last purge: reused first (warm) */
     spool__stack *clean;        /* purged: no resident pages */
+    size_t nfree;               /* stacks on both lists */
+    /* The runtime's depots, where excess stacks go and dry pools refill
+     * from: dirty stacks (pages may be resident) and purged ones. Idle
+     * workers purge the dirty depot (spool__stack_purge). NULL: none. */
+    spool__depot *depot_dirty;
+    spool__depot *depot_clean;
     spool__stack_chunk *chunks; /* every arena chunk this pool carved */
     size_t carved_in_last;      /* stacks carved from chunks (the newest) so far */
 } spool__stack_pool;
@@ -43,8 +50,14 @@ typedef struct spool__stack_pool {
  * stacks keeps the VMA count far below vm.max_map_count (65530) even with a
  * million stacks. */
 #define SPOOL_STACKS_PER_CHUNK 256u
+/* Free stacks a pool keeps; past that it hands SPOOL_STACK_BATCH of them to
+ * the depots, and a pool that runs dry takes a batch from the depots before
+ * it carves. */
+#define SPOOL_STACK_CACHE 256u
+#define SPOOL_STACK_BATCH 128u
 
-void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size);
+void spool__stack_pool_init(spool__stack_pool *pool, size_t stack_size, spool__depot *depot_dirty,
+                            spool__depot *depot_clean);
 /* Unmaps every chunk. Every stack must be back (or abandoned with its task). */
 void spool__stack_pool_destroy(spool__stack_pool *pool);
 /* A stack for a task about to run for the first time; NULL if the arena
@@ -53,9 +66,11 @@ spool__stack *spool__stack_get(spool__stack_pool *pool);
 /* Takes back a stack whose task has exited (it may come from another
  * worker's pool: stacks are interchangeable within a runtime). Owner only. */
 void spool__stack_put(spool__stack_pool *pool, spool__stack *stack);
-/* Returns the resident pages of up to max free stacks to the kernel, so a
- * deep call once made on a stack does not keep its pages. Returns how many
- * it purged. Owner only; called when the worker is about to idle. */
+/* Returns the resident pages of up to max free stacks to the kernel — the
+ * pool's own, then the dirty depot's — so a deep call once made on a stack
+ * does not keep its pages. Returns how many it purged. Owner only; called
+ * when the worker is about to idle (each purge is a madvise, and may cost
+ * a TLB shoot-down on the other CPUs). */
 size_t spool__stack_purge(spool__stack_pool *pool, size_t max);
 
 /* Whether guard pages come from MADV_GUARD_INSTALL (1) or mprotect (0). */

@@ -18,9 +18,29 @@ struct spool__task_slab {
     spool_task tasks[SPOOL_TASKS_PER_SLAB];
 };
 
+/* Free records a worker keeps; past that it hands SPOOL_TASK_BATCH to the
+ * runtime's depot, and a worker that runs dry takes a batch from the
+ * depot before it allocates a slab (depot.h). */
+#define SPOOL_TASK_CACHE 1024u
+#define SPOOL_TASK_BATCH 256u
+
+static void push_free(spool__worker *w, spool_task *t)
+{
+    atomic_store_explicit(&t->next, w->free_tasks, memory_order_relaxed);
+    w->free_tasks = t;
+    w->nfree_tasks++;
+}
+
 spool_task *spool__task_alloc(spool__worker *w)
 {
     spool_task *t = w->free_tasks;
+    if (!t) {
+        void *batch[SPOOL_TASK_BATCH];
+        size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH);
+        for (size_t i = 0; i < n; i++)
+            push_free(w, batch[i]);
+        t = w->free_tasks;
+    }
     if (!t) {
         struct spool__task_slab *slab =
             spool__failpoint_hit(SPOOL__FAIL_TASK_SLAB) ? NULL : malloc(sizeof *slab);
@@ -31,9 +51,11 @@ spool_task *spool__task_alloc(spool__worker *w)
         for (unsigned i = 1; i < SPOOL_TASKS_PER_SLAB; i++)
             atomic_init(&slab->tasks[i].next, i + 1 < SPOOL_TASKS_PER_SLAB ? &slab->tasks[i + 1] : NULL);
         w->free_tasks = &slab->tasks[1];
+        w->nfree_tasks += SPOOL_TASKS_PER_SLAB - 1;
         t = &slab->tasks[0];
     } else {
         w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
+        w->nfree_tasks--;
     }
     return t;
 }
@@ -41,8 +63,20 @@ spool_task *spool__task_alloc(spool__worker *w)
 void spool__task_free(spool__worker *w, spool_task *t)
 {
     atomic_store_explicit(&t->join, SPOOL__JOIN_FREED, memory_order_relaxed);
-    atomic_store_explicit(&t->next, w->free_tasks, memory_order_relaxed);
-    w->free_tasks = t;
+    push_free(w, t);
+    if (w->nfree_tasks > SPOOL_TASK_CACHE) {
+        void *batch[SPOOL_TASK_BATCH];
+        size_t n = 0;
+        while (n < SPOOL_TASK_BATCH) {
+            spool_task *x = w->free_tasks;
+            w->free_tasks = atomic_load_explicit(&x->next, memory_order_relaxed);
+            w->nfree_tasks--;
+            batch[n++] = x;
+        }
+        size_t kept = spool__depot_put(&w->rt->task_depot, batch, n);
+        for (size_t i = kept; i < n; i++) /* the depot could not grow: keep them */
+            push_free(w, batch[i]);
+    }
 }
 
 void spool__task_slabs_destroy(spool__worker *w)
@@ -55,6 +89,7 @@ void spool__task_slabs_destroy(spool__worker *w)
     }
     w->slabs = NULL;
     w->free_tasks = NULL;
+    w->nfree_tasks = 0;
 }
 
 /* Fills a fresh record. */

@@ -55,7 +55,7 @@ static size_t resident_pages(const char *p, size_t len)
 START_TEST(stack_size_is_rounded_up_to_whole_pages)
 {
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, 20000);
+    spool__stack_pool_init(&pool, 20000, NULL, NULL);
     ck_assert_uint_eq(pool.stack_size % page(), 0);
     ck_assert_uint_ge(pool.stack_size, 20000);
     ck_assert_uint_lt(pool.stack_size, 20000 + page());
@@ -71,7 +71,7 @@ START_TEST(get_returns_distinct_stacks_whose_whole_range_is_usable)
 {
     enum { N = 16 };
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack_pool_init(&pool, STACK_SIZE, NULL, NULL);
     spool__stack *s[N];
     for (int i = 0; i < N; i++) {
         s[i] = spool__stack_get(&pool);
@@ -102,7 +102,7 @@ END_TEST
 START_TEST(put_then_get_reuses_the_warm_stack_first)
 {
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack_pool_init(&pool, STACK_SIZE, NULL, NULL);
     spool__stack *a = spool__stack_get(&pool);
     spool__stack *b = spool__stack_get(&pool);
     ck_assert_ptr_nonnull(a);
@@ -125,7 +125,7 @@ END_TEST
 START_TEST(purge_returns_the_pages_and_the_stack_still_works)
 {
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack_pool_init(&pool, STACK_SIZE, NULL, NULL);
     spool__stack *s = spool__stack_get(&pool);
     ck_assert_ptr_nonnull(s);
     memset(s->base, 0x5A, STACK_SIZE);
@@ -153,7 +153,7 @@ START_TEST(purge_stops_at_max_and_dirty_stacks_are_reused_before_clean_ones)
 {
     enum { N = 10 };
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, STACK_SIZE);
+    spool__stack_pool_init(&pool, STACK_SIZE, NULL, NULL);
     spool__stack *s[N];
     for (int i = 0; i < N; i++) {
         s[i] = spool__stack_get(&pool);
@@ -183,7 +183,7 @@ START_TEST(carving_more_than_one_chunk_of_stacks_works)
 {
     enum { N = SPOOL_STACKS_PER_CHUNK * 2 + 17 };
     spool__stack_pool pool;
-    spool__stack_pool_init(&pool, SPOOL_MIN_STACK_SIZE);
+    spool__stack_pool_init(&pool, SPOOL_MIN_STACK_SIZE, NULL, NULL);
     spool__stack **s = calloc(N, sizeof *s);
     ck_assert_ptr_nonnull(s);
     for (unsigned i = 0; i < N; i++) {
@@ -212,7 +212,7 @@ static spool__stack_pool guard_pool;
 
 static spool__stack *guard_setup(void)
 {
-    spool__stack_pool_init(&guard_pool, STACK_SIZE);
+    spool__stack_pool_init(&guard_pool, STACK_SIZE, NULL, NULL);
     spool__stack *a = spool__stack_get(&guard_pool);
     spool__stack *b = spool__stack_get(&guard_pool);
     ck_assert_ptr_nonnull(a);
@@ -331,6 +331,51 @@ END_TEST
         suite_add_tcase((s), tc_);                    \
     } while (0)
 
+/* A pool that frees more stacks than it keeps hands the excess to the
+ * depots; an idle purge empties the dirty depot into the clean one; another
+ * pool that runs dry takes them before carving. */
+START_TEST(excess_free_stacks_move_through_the_depot_to_a_pool_that_needs_them)
+{
+    enum { N = SPOOL_STACK_CACHE + SPOOL_STACK_BATCH / 2 };
+    spool__depot dirty, depot;
+    spool__depot_init(&dirty);
+    spool__depot_init(&depot);
+    spool__stack_pool a, b;
+    spool__stack_pool_init(&a, STACK_SIZE, &dirty, &depot);
+    spool__stack_pool_init(&b, STACK_SIZE, &dirty, &depot);
+    static spool__stack *s[N];
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(s[i] = spool__stack_get(&b)); /* b carves them */
+        s[i]->base[STACK_SIZE - 1] = 1;                     /* a touched page */
+    }
+    for (int i = 0; i < N; i++)
+        spool__stack_put(&a, s[i]); /* ... and a gets them back */
+    ck_assert_uint_le(a.nfree, SPOOL_STACK_CACHE);
+    ck_assert_uint_eq(a.nfree + dirty.len, N);
+    ck_assert_uint_eq(dirty.len, SPOOL_STACK_BATCH);
+    /* An idle purge (a's own dirty stacks, then the depot's) leaves the
+     * depot's stacks without pages. */
+    ck_assert_uint_eq(spool__stack_purge(&a, SIZE_MAX), N);
+    ck_assert_uint_eq(dirty.len, 0);
+    ck_assert_uint_eq(depot.len, SPOOL_STACK_BATCH);
+    for (size_t i = 0; i < depot.len; i++) {
+        spool__stack *d = depot.items[i];
+        ck_assert_uint_eq(resident_pages(d->base, STACK_SIZE), 0);
+    }
+    /* b, now empty, takes from the depot instead of carving. */
+    size_t carved = b.carved_in_last;
+    spool__stack *again = spool__stack_get(&b);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_uint_eq(b.carved_in_last, carved);
+    ck_assert_uint_eq(depot.len, 0);
+    spool__stack_put(&b, again);
+    spool__stack_pool_destroy(&a);
+    spool__stack_pool_destroy(&b);
+    spool__depot_destroy(&dirty);
+    spool__depot_destroy(&depot);
+}
+END_TEST
+
 static Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -340,6 +385,7 @@ static Suite *stack_suite(void)
     ADD_TEST(s, purge_returns_the_pages_and_the_stack_still_works);
     ADD_TEST(s, purge_stops_at_max_and_dirty_stacks_are_reused_before_clean_ones);
     ADD_TEST(s, carving_more_than_one_chunk_of_stacks_works);
+    ADD_TEST(s, excess_free_stacks_move_through_the_depot_to_a_pool_that_needs_them);
     ADD_SIGNAL_TEST(s, writing_just_below_a_stack_hits_the_guard_page, SIGSEGV);
     ADD_SIGNAL_TEST(s, the_guard_page_survives_a_purge, SIGSEGV);
     ADD_TEST(s, a_task_may_use_most_of_a_big_configured_stack);

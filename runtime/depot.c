@@ -1,0 +1,53 @@
+/*
+ * depot.c — the balancing store of depot.h.
+ */
+#include "depot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void spool__depot_init(spool__depot *d)
+{
+    pthread_mutex_init(&d->mu, NULL);
+    d->items = NULL;
+    d->len = d->cap = 0;
+}
+
+void spool__depot_destroy(spool__depot *d)
+{
+    free(d->items);
+    d->items = NULL;
+    d->len = d->cap = 0;
+    pthread_mutex_destroy(&d->mu);
+}
+
+size_t spool__depot_put(spool__depot *d, void *const items[], size_t n)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->len + n > d->cap) {
+        size_t cap = d->cap ? d->cap : 256;
+        while (cap < d->len + n)
+            cap *= 2;
+        void **grown = realloc(d->items, cap * sizeof *grown);
+        if (grown) {
+            d->items = grown;
+            d->cap = cap;
+        } else {
+            n = d->cap - d->len;
+        }
+    }
+    memcpy(d->items + d->len, items, n * sizeof *items);
+    d->len += n;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+size_t spool__depot_take(spool__depot *d, void *out[], size_t max)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t n = d->len < max ? d->len : max;
+    d->len -= n;
+    memcpy(out, d->items + d->len, n * sizeof *out);
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
