@@ -36,7 +36,8 @@ size_t spool__depot_put(spool__depot *d, void *const items[], size_t n)
             n = d->cap - d->len;
         }
     }
-    memcpy(d->items + d->len, items, n * sizeof *items);
+    if (n) /* memcpy wants valid pointers even for 0 bytes */
+        memcpy(d->items + d->len, items, n * sizeof *items);
     d->len += n;
     pthread_mutex_unlock(&d->mu);
     return n;
@@ -47,7 +48,8 @@ size_t spool__depot_take(spool__depot *d, void *out[], size_t max)
     pthread_mutex_lock(&d->mu);
     size_t n = d->len < max ? d->len : max;
     d->len -= n;
-    memcpy(out, d->items + d->len, n * sizeof *out);
+    if (n)
+        memcpy(out, d->items + d->len, n * sizeof *out);
     pthread_mutex_unlock(&d->mu);
     return n;
 }
