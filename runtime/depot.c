@@ -11,6 +11,8 @@ void spool__depot_init(spool__depot *d)
     pthread_mutex_init(&d->mu, NULL);
     d->items = NULL;
     d->len = d->cap = 0;
+    atomic_init(&d->wanted, 0u);
+    atomic_init(&d->level, 0);
 }
 
 void spool__depot_destroy(spool__depot *d)
@@ -39,6 +41,11 @@ size_t spool__depot_put(spool__depot *d, void *const items[], size_t n)
     if (n) /* memcpy wants valid pointers even for 0 bytes */
         memcpy(d->items + d->len, items, n * sizeof *items);
     d->len += n;
+    atomic_store_explicit(&d->level, d->len, memory_order_relaxed);
+    /* Under the mutex: requests change only here and in take. */
+    unsigned wanted = atomic_load_explicit(&d->wanted, memory_order_relaxed);
+    if (wanted)
+        atomic_store_explicit(&d->wanted, wanted - 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
     return n;
 }
@@ -48,8 +55,12 @@ size_t spool__depot_take(spool__depot *d, void *out[], size_t max)
     pthread_mutex_lock(&d->mu);
     size_t n = d->len < max ? d->len : max;
     d->len -= n;
+    atomic_store_explicit(&d->level, d->len, memory_order_relaxed);
     if (n)
         memcpy(out, d->items + d->len, n * sizeof *out);
+    else if (atomic_load_explicit(&d->wanted, memory_order_relaxed) < SPOOL_DEPOT_MAX_WANTED)
+        atomic_store_explicit(&d->wanted, atomic_load_explicit(&d->wanted, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
     return n;
 }

@@ -155,7 +155,10 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         w->rt = rt;
         w->index = i;
         spool__timer_heap_init(&w->timers);
-        spool__stack_pool_init(&w->stacks, stack_size, &rt->stack_depot_dirty, &rt->stack_depot_clean);
+        /* One worker has nothing to balance: no depots. */
+        bool balance = nworkers > 1;
+        spool__stack_pool_init(&w->stacks, stack_size, balance ? &rt->stack_depot_dirty : NULL,
+                               balance ? &rt->stack_depot_clean : NULL);
         atomic_init(&w->ring_fd, -1);
     }
     rt->stack_size = rt->workers[0].stacks.stack_size; /* rounded to pages */

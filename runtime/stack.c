@@ -274,8 +274,17 @@ void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
     s->dirty = true;
     s->next = pool->dirty;
     pool->dirty = s;
-    if (++pool->nfree > SPOOL_STACK_CACHE && pool->depot_dirty && pool->depot_clean)
-        spill_to_depots(pool);
+    if (++pool->nfree > SPOOL_STACK_CACHE && pool->depot_dirty && pool->depot_clean &&
+        spool__depot_low(pool->depot_dirty) && spool__depot_low(pool->depot_clean)) {
+        /* One batch to stock the depots; everything past the cap if a
+         * pool ran dry (it is carving meanwhile). */
+        bool all = spool__depot_wanted(pool->depot_dirty) || spool__depot_wanted(pool->depot_clean);
+        size_t before;
+        do {
+            before = pool->nfree;
+            spill_to_depots(pool);
+        } while (all && pool->nfree > SPOOL_STACK_CACHE && pool->nfree < before);
+    }
 }
 
 static void purge_one(spool__stack_pool *pool, spool__stack *s)

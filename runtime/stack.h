@@ -50,9 +50,9 @@ typedef struct spool__stack_pool {
  * stacks keeps the VMA count far below vm.max_map_count (65530) even with a
  * million stacks. */
 #define SPOOL_STACKS_PER_CHUNK 256u
-/* Free stacks a pool keeps; past that it hands SPOOL_STACK_BATCH of them to
- * the depots, and a pool that runs dry takes a batch from the depots before
- * it carves. */
+/* Free stacks a pool keeps for itself; past that it hands SPOOL_STACK_BATCH
+ * of them to the depots when a pool that ran dry asked (depot.h). A pool
+ * that runs dry takes a batch from the depots before it carves. */
 #define SPOOL_STACK_CACHE 256u
 #define SPOOL_STACK_BATCH 128u
 

@@ -18,9 +18,9 @@ struct spool__task_slab {
     spool_task tasks[SPOOL_TASKS_PER_SLAB];
 };
 
-/* Free records a worker keeps; past that it hands SPOOL_TASK_BATCH to the
- * runtime's depot, and a worker that runs dry takes a batch from the
- * depot before it allocates a slab (depot.h). */
+/* Free records a worker keeps for itself; past that it hands
+ * SPOOL_TASK_BATCH to the runtime's depot when a worker that ran dry asked
+ * for them (depot.h). */
 #define SPOOL_TASK_CACHE 1024u
 #define SPOOL_TASK_BATCH 256u
 
@@ -34,7 +34,7 @@ static void push_free(spool__worker *w, spool_task *t)
 spool_task *spool__task_alloc(spool__worker *w)
 {
     spool_task *t = w->free_tasks;
-    if (!t) {
+    if (!t && w->rt->nworkers > 1) { /* one worker: nothing to balance */
         void *batch[SPOOL_TASK_BATCH];
         size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH);
         for (size_t i = 0; i < n; i++)
@@ -64,19 +64,28 @@ void spool__task_free(spool__worker *w, spool_task *t)
 {
     atomic_store_explicit(&t->join, SPOOL__JOIN_FREED, memory_order_relaxed);
     push_free(w, t);
-    if (w->nfree_tasks > SPOOL_TASK_CACHE) {
+    spool__depot *d = &w->rt->task_depot;
+    if (w->nfree_tasks <= SPOOL_TASK_CACHE || w->rt->nworkers == 1 || !spool__depot_low(d))
+        return;
+    /* One batch to stock the depot; everything past the cap if a worker
+     * ran dry (it is allocating slabs meanwhile). */
+    bool all = spool__depot_wanted(d);
+    do {
         void *batch[SPOOL_TASK_BATCH];
         size_t n = 0;
-        while (n < SPOOL_TASK_BATCH) {
+        while (n < SPOOL_TASK_BATCH && w->nfree_tasks > SPOOL_TASK_CACHE) {
             spool_task *x = w->free_tasks;
             w->free_tasks = atomic_load_explicit(&x->next, memory_order_relaxed);
             w->nfree_tasks--;
             batch[n++] = x;
         }
-        size_t kept = spool__depot_put(&w->rt->task_depot, batch, n);
-        for (size_t i = kept; i < n; i++) /* the depot could not grow: keep them */
-            push_free(w, batch[i]);
-    }
+        size_t kept = spool__depot_put(d, batch, n);
+        if (kept < n) { /* the depot could not grow: keep the rest */
+            for (size_t i = kept; i < n; i++)
+                push_free(w, batch[i]);
+            return;
+        }
+    } while (all && w->nfree_tasks > SPOOL_TASK_CACHE);
 }
 
 void spool__task_slabs_destroy(spool__worker *w)
