@@ -141,8 +141,7 @@ SPOOL_API int spool_workers(void);
  * FIFO and a release hands its permit straight to the oldest waiter, so a
  * newcomer never barges past a waiter. */
 typedef struct spool_sem {
-    _Atomic uint64_t word;         /* private: permits << 1 | has-waiters bit */
-    _Atomic int lock;              /* private: guards the waiter list */
+    _Atomic uint64_t word;         /* private: permits << 2 | list-lock bit | has-waiters bit */
     struct spool__waiter *head;    /* private: oldest waiter */
     struct spool__waiter *tail;    /* private: newest waiter */
 } spool_sem;
@@ -151,7 +150,7 @@ typedef struct spool_sem {
 #define SPOOL_SEM_MAX ((uint64_t)INT32_MAX)
 
 /* Static initialiser: spool_sem s = SPOOL_SEM_INIT(2); */
-#define SPOOL_SEM_INIT(permits) {(uint64_t)(permits) << 1, 0, NULL, NULL}
+#define SPOOL_SEM_INIT(permits) {(uint64_t)(permits) << 2, NULL, NULL}
 
 /* Initialises sem with `permits` free permits.
  * Returns: 0. Errors: -EINVAL sem is NULL or permits > SPOOL_SEM_MAX.
