@@ -10,14 +10,46 @@
 #define SPOOL_CONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct spool__ctx {
     void *sp;
 } spool__ctx;
 
 /* Saves the caller's registers into *from and resumes *to. Returns when
- * something switches back to *from. Thread: whichever runs it. */
+ * something switches back to *from. Thread: whichever runs it. Saves and
+ * restores the MXCSR and x87 control words of both sides. */
 void spool__ctx_switch(spool__ctx *from, spool__ctx *to);
+
+/* The scheduler's pair (see arch/switch_x86_64.S): a task switching to its
+ * worker saves its control words and leaves them in force; a worker
+ * switching to a task passes the words in force (spool__fp_words) and the
+ * task's are loaded only if they differ. */
+void spool__ctx_switch_out(spool__ctx *task, spool__ctx *sched);
+void spool__ctx_switch_in(spool__ctx *sched, spool__ctx *task, uint64_t fp_now);
+
+/* The control words saved in a switched-out context: MXCSR | CW << 32. */
+static inline uint64_t spool__fp_words(const spool__ctx *ctx)
+{
+    return *(const uint64_t *)ctx->sp & UINT64_C(0x0000FFFFFFFFFFFF);
+}
+
+/* The control words in force on this thread, in the same format. */
+static inline uint64_t spool__fp_words_now(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(cw));
+    return mxcsr | (uint64_t)cw << 32;
+}
+
+/* Loads control words in that format. */
+static inline void spool__fp_words_load(uint64_t words)
+{
+    uint32_t mxcsr = (uint32_t)words;
+    uint16_t cw = (uint16_t)(words >> 32);
+    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
+}
 
 /* Prepares ctx so that the first switch to it calls entry(arg) on the stack
  * whose highest address is stack_top. entry must never return. */

@@ -53,6 +53,7 @@ static int worker_start(spool__worker *w)
     spool__worker_set_current(w);
     /* Timers are exact to the nanosecond the kernel can give: the default
      * 50 us of slack would add up over a chain of short sleeps. */
+    w->fp_words = w->fp_words_own = spool__fp_words_now();
     w->saved_timerslack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 #if defined(SPOOL_ASAN)
@@ -77,7 +78,10 @@ static int worker_start(spool__worker *w)
 
 static void worker_finish(spool__worker *w)
 {
-    /* The caller's thread (worker 0) gets its own timer slack back. */
+    /* The caller's thread (worker 0) gets back its own floating-point
+     * control words (a task's may be in force) and timer slack. */
+    if (w->fp_words != w->fp_words_own)
+        spool__fp_words_load(w->fp_words_own);
     if (w->saved_timerslack > 0)
         prctl(PR_SET_TIMERSLACK, (unsigned long)w->saved_timerslack, 0, 0, 0);
     spool__worker_set_current(NULL);

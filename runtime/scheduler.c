@@ -541,7 +541,7 @@ __attribute__((no_sanitize_thread)) static void task_entry(void *arg)
     w->action = SPOOL__ACT_EXIT;
     spool__tsan_switch(w->tsan_fiber);
     spool__asan_start(NULL, w->stack_bottom, w->stack_size); /* NULL: this stack is done */
-    spool__ctx_switch(&t->ctx, &w->sched_ctx);
+    spool__ctx_switch_out(&t->ctx, &w->sched_ctx);
     __builtin_unreachable();
 }
 
@@ -562,8 +562,12 @@ void spool__run_task(spool__worker *w, spool_task *t)
     for (;;) {
         spool__tsan_switch(t->stack->tsan_fiber);
         spool__asan_start(&w->asan_fake_stack, t->stack->base, w->rt->stack_size);
-        spool__ctx_switch(&w->sched_ctx, &t->ctx);
+        spool__ctx_switch_in(&w->sched_ctx, &t->ctx, w->fp_words);
         spool__asan_finish(w->asan_fake_stack);
+        /* t's control words stay in force (switch_out does not load ours).
+         * Read them now: once t is published, another worker may resume
+         * it and reuse this frame. */
+        w->fp_words = spool__fp_words(&t->ctx);
         switch (w->action) {
         case SPOOL__ACT_PARK:
             if (w->park_fn && w->park_fn(t, w->park_arg))
@@ -588,7 +592,7 @@ static void switch_out(spool__worker *w, spool_task *t, spool__action action)
     w->action = action;
     spool__tsan_switch(w->tsan_fiber);
     spool__asan_start(&t->asan_fake_stack, w->stack_bottom, w->stack_size);
-    spool__ctx_switch(&t->ctx, &w->sched_ctx);
+    spool__ctx_switch_out(&t->ctx, &w->sched_ctx);
     /* Resumed, maybe on another worker: w is stale from here on. */
     spool__asan_finish(t->asan_fake_stack);
 }

@@ -49,6 +49,8 @@ typedef struct spool__worker {
     uint64_t rng;                     /* xorshift state for victim choice */
     bool searching;                   /* counted in rt->nsearching */
     spool__ctx sched_ctx;             /* the worker's own stack while a task runs */
+    uint64_t fp_words;                /* MXCSR/x87 control words in force on this thread */
+    uint64_t fp_words_own;            /* the thread's own, restored when the worker stops */
     spool__action action;             /* set by the task before it switches out */
     spool__park_fn park_fn;
     void *park_arg;

@@ -5,6 +5,7 @@
  * others), and an idle runtime that does not burn CPU.
  */
 #include <check.h>
+#include <fenv.h>
 #include <errno.h>
 #include <pthread.h>
 #include <spool/spool.h>
@@ -260,6 +261,55 @@ START_TEST(a_spawned_child_runs_alongside_a_parent_that_computes)
 {
     for (int round = 0; round < 20; round++)
         ck_assert_int_eq(run_on(2, spawn_then_compute, NULL), 1);
+}
+END_TEST
+
+/* The floating-point control words are callee-saved in the ABI: a task
+ * that sets a rounding mode keeps it across its waits, the other tasks on
+ * the same worker never see it, and spool_run's caller gets its own back. */
+static _Atomic int fp_phase;
+
+static int upward_across_yields(void *arg)
+{
+    fesetround(FE_UPWARD);
+    for (int i = 0; i < 50; i++) {
+        atomic_fetch_add(&fp_phase, 1);
+        spool_yield();
+        if (fegetround() != FE_UPWARD)
+            return -1;
+    }
+    return 0;
+}
+
+static int default_across_yields(void *arg)
+{
+    for (int i = 0; i < 50; i++) {
+        spool_yield();
+        if (fegetround() != FE_TONEAREST)
+            return -2;
+    }
+    return 0;
+}
+
+static int rounding_modes_main(void *arg)
+{
+    spool_task *t[2];
+    ck_assert_ptr_nonnull(t[0] = spool_spawn(upward_across_yields, NULL));
+    ck_assert_ptr_nonnull(t[1] = spool_spawn(default_across_yields, NULL));
+    int r[2];
+    spool_gather(t, 2, r);
+    ck_assert_int_eq(r[0], 0);
+    ck_assert_int_eq(r[1], 0);
+    return fegetround() == FE_TONEAREST ? 0 : -3;
+}
+
+START_TEST(a_tasks_rounding_mode_is_its_own)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        ck_assert_int_eq(fegetround(), FE_TONEAREST);
+        ck_assert_int_eq(run_on(workers, rounding_modes_main, NULL), 0);
+        ck_assert_int_eq(fegetround(), FE_TONEAREST); /* the caller's own */
+    }
 }
 END_TEST
 
@@ -522,6 +572,7 @@ static Suite *scheduler_suite(void)
     ADD_LOOP_TEST(s, nested_spawns_build_a_whole_tree, 3);
     ADD_TEST(s, cpu_bound_tasks_spread_over_the_workers);
     ADD_TEST(s, a_spawned_child_runs_alongside_a_parent_that_computes);
+    ADD_TEST(s, a_tasks_rounding_mode_is_its_own);
     ADD_TEST(s, a_task_yielding_in_a_loop_does_not_starve_another);
     ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_sleeper);
     ADD_TEST(s, a_ping_pong_pair_does_not_starve_a_yielding_task);

@@ -1,35 +1,44 @@
 /*
- * switch_x86_64.S — the x86-64 (System V) context switch and task entry.
+ * switch_x86_64.S — the x86-64 (System V) context switches and task entry.
  *
  *   void spool__ctx_switch(spool__ctx *from, spool__ctx *to);
+ *   void spool__ctx_switch_out(spool__ctx *task, spool__ctx *sched);
+ *   void spool__ctx_switch_in(spool__ctx *sched, spool__ctx *task, uint64_t fp_now);
  *
- * Saves the callee-saved registers (rbx, rbp, r12-r15), MXCSR and the x87
- * control word on the current stack, stores rsp in from->sp, loads
- * to->sp and pops the same frame from there (the control words are loaded
- * only when they differ from the current ones). Caller-saved registers need no
- * saving: to the compiler this is an ordinary call. The frame, from the
- * saved sp upwards:
+ * Each saves the callee-saved registers (rbx, rbp, r12-r15) on the current
+ * stack, stores rsp in from->sp, loads to->sp and pops the same frame from
+ * there. Caller-saved registers need no saving: to the compiler these are
+ * ordinary calls. The frame, from the saved sp upwards:
  *
  *   +0  MXCSR (4 bytes), x87 control word (2 bytes), 2 bytes unused
  *   +8  r15   +16 r14   +24 r13   +32 r12   +40 rbx   +48 rbp
  *   +56 return address
  *
- * spool__ctx_init (context.c) builds the same frame on a fresh stack with
- * the return address pointing at spool__ctx_entry, r12 = argument and
- * r13 = entry function. aarch64 would get its own switch_aarch64.S with the
- * same two symbols.
+ * The control words (the ABI makes them callee-saved, so a task that sets a
+ * rounding mode keeps it to itself) cost ~15 cycles to read and as much to
+ * load, so the scheduler's two switches split the work:
+ *   - spool__ctx_switch saves both sides' words and loads the target's
+ *     when they differ from the ones just saved (symmetric; tests use it);
+ *   - spool__ctx_switch_out (task -> its worker) saves the task's words
+ *     and does not load the worker's: the worker's loop runs integer code
+ *     only, under whatever words the last task had;
+ *   - spool__ctx_switch_in (worker -> task) reads nothing: the worker
+ *     passes the words in force (fp_now, MXCSR | CW << 32, as the last
+ *     switch_out saved them) and the task's are loaded only if they differ.
+ * A worker restores its thread's own words when it stops (runtime.c).
+ *
+ * spool__ctx_init (context.c) builds the frame on a fresh stack with the
+ * return address pointing at spool__ctx_entry, r12 = argument and r13 =
+ * entry function. aarch64 would get its own switch_aarch64.S with the same
+ * symbols.
  */
 #if defined(__x86_64__)
-        .text
-        .globl  spool__ctx_switch
-        .hidden spool__ctx_switch
-        .type   spool__ctx_switch, @function
-        .p2align 4
-spool__ctx_switch:
-        .cfi_startproc
-        /* The unwind notes describe the frame as it is pushed; after the
-         * stack swap they describe the other context's identical frame,
-         * so a debugger or profiler can walk through a switch. */
+
+/* Pushes the callee-saved registers and the control-word slot, with unwind
+ * notes that describe the frame as it is pushed; after the stack swap they
+ * describe the other context's identical frame, so a debugger or profiler
+ * can walk through a switch. */
+.macro PUSH_FRAME
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
         .cfi_rel_offset rbp, 0
@@ -50,21 +59,11 @@ spool__ctx_switch:
         .cfi_rel_offset r15, 0
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
-        stmxcsr (%rsp)
-        fnstcw  4(%rsp)
-        movq    %rsp, %rax
-        movq    %rsp, (%rdi)
-        movq    (%rsi), %rsp
-        /* Load the control words only if they differ from the ones just
-         * saved (almost never): ldmxcsr and fldcw cost ~15 cycles together,
-         * a quarter of a semaphore hand-off. */
-        movl    (%rsp), %ecx
-        cmpl    (%rax), %ecx
-        jne     1f
-        movzwl  4(%rsp), %ecx
-        cmpw    4(%rax), %cx
-        jne     1f
-2:      addq    $8, %rsp
+.endm
+
+/* Pops the frame PUSH_FRAME pushed and returns into the loaded context. */
+.macro POP_FRAME_RET
+        addq    $8, %rsp
         .cfi_adjust_cfa_offset -8
         popq    %r15
         .cfi_adjust_cfa_offset -8
@@ -85,7 +84,10 @@ spool__ctx_switch:
         .cfi_adjust_cfa_offset -8
         .cfi_restore rbp
         ret
-        /* Out of line, entered with the full frame still pushed. */
+.endm
+
+/* Unwind state at a label reached with the whole frame pushed. */
+.macro FRAME_PUSHED_CFI
         .cfi_adjust_cfa_offset 56
         .cfi_rel_offset rbp, 48
         .cfi_rel_offset rbx, 40
@@ -93,19 +95,71 @@ spool__ctx_switch:
         .cfi_rel_offset r13, 24
         .cfi_rel_offset r14, 16
         .cfi_rel_offset r15, 8
+.endm
+
+.macro FUNCTION name
+        .globl  \name
+        .hidden \name
+        .type   \name, @function
+        .p2align 4
+\name:
+.endm
+
+        .text
+FUNCTION spool__ctx_switch
+        .cfi_startproc
+        PUSH_FRAME
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, %rax
+        movq    %rsp, (%rdi)
+        movq    (%rsi), %rsp
+        movl    (%rsp), %ecx
+        cmpl    (%rax), %ecx
+        jne     1f
+        movzwl  4(%rsp), %ecx
+        cmpw    4(%rax), %cx
+        jne     1f
+2:      POP_FRAME_RET
+        FRAME_PUSHED_CFI
 1:      ldmxcsr (%rsp)
         fldcw   4(%rsp)
         jmp     2b
         .cfi_endproc
         .size   spool__ctx_switch, .-spool__ctx_switch
 
+FUNCTION spool__ctx_switch_out
+        .cfi_startproc
+        PUSH_FRAME
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    (%rsi), %rsp
+        POP_FRAME_RET
+        .cfi_endproc
+        .size   spool__ctx_switch_out, .-spool__ctx_switch_out
+
+FUNCTION spool__ctx_switch_in
+        .cfi_startproc
+        PUSH_FRAME
+        movq    %rsp, (%rdi)
+        movq    (%rsi), %rsp
+        cmpl    (%rsp), %edx
+        jne     1f
+        shrq    $32, %rdx
+        cmpw    4(%rsp), %dx
+        jne     1f
+2:      POP_FRAME_RET
+        FRAME_PUSHED_CFI
+1:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     2b
+        .cfi_endproc
+        .size   spool__ctx_switch_in, .-spool__ctx_switch_in
+
 /* First code a new task runs: entry(arg), which must never return. rsp is
  * 16-byte aligned here, so the call leaves the ABI's alignment for entry. */
-        .globl  spool__ctx_entry
-        .hidden spool__ctx_entry
-        .type   spool__ctx_entry, @function
-        .p2align 4
-spool__ctx_entry:
+FUNCTION spool__ctx_entry
         .cfi_startproc
         .cfi_undefined rip
         movq    %r12, %rdi
