@@ -38,8 +38,9 @@
  *     1. every SPOOL_GLOBAL_INTERVAL ticks, for fairness: one task from the
  *        global FIFO, else the top of its own deque if that task has not
  *        moved for SPOOL_STARVE_NS;
- *     2. its LIFO slot: the task a running task just woke or spawned, so a
- *        ping-pong pair or a fork-join stays on one worker and in cache. At
+ *     2. its LIFO slot: the task a running task just woke, so a ping-pong
+ *        pair stays on one worker and in cache (a parking task switches to
+ *        it directly when this is all the tick would do: hand_off). At
  *        most SPOOL_LIFO_MAX_POLLS runs in a row while other tasks wait;
  *        then the newest queued task runs first and the slot's task goes
  *        on the deque behind it, so the pair cannot starve the rest;
@@ -564,7 +565,10 @@ void spool__run_task(spool__worker *w, spool_task *t)
         spool__asan_start(&w->asan_fake_stack, t->stack->base, w->rt->stack_size);
         spool__ctx_switch_in(&w->sched_ctx, &t->ctx, w->fp_words);
         spool__asan_finish(w->asan_fake_stack);
-        /* t's control words stay in force (switch_out does not load ours).
+        /* The task that switched back to us: t, or one that t handed the
+         * worker to directly (hand_off), and so on. */
+        t = w->current;
+        /* Its control words stay in force (switch_out does not load ours).
          * Read them now: once t is published, another worker may resume
          * it and reuse this frame. */
         w->fp_words = spool__fp_words(&t->ctx);
@@ -587,6 +591,20 @@ void spool__run_task(spool__worker *w, spool_task *t)
     }
 }
 
+/* Runs on a task just resumed, first thing: if the task before it handed
+ * the worker over directly (hand_off), that task's park action is still to
+ * be done — now, on this stack, after its registers were saved. */
+static void finish_hand_off(void)
+{
+    spool__worker *w = spool__worker_current();
+    spool_task *from = w->handed_off;
+    if (!from)
+        return;
+    w->handed_off = NULL;
+    if (w->park_fn && w->park_fn(from, w->park_arg))
+        spool__wake(w, from); /* its wait was already over: it runs next */
+}
+
 static void switch_out(spool__worker *w, spool_task *t, spool__action action)
 {
     w->action = action;
@@ -595,13 +613,58 @@ static void switch_out(spool__worker *w, spool_task *t, spool__action action)
     spool__ctx_switch_out(&t->ctx, &w->sched_ctx);
     /* Resumed, maybe on another worker: w is stale from here on. */
     spool__asan_finish(t->asan_fake_stack);
+    finish_hand_off();
+}
+
+/* The LIFO slot's task, if the parking task `t` may switch straight to it
+ * instead of through the worker's loop: it has run before (it has a
+ * stack), its LIFO budget allows it, and this tick is not one on which the
+ * loop has other duties (timers, fairness). Counts the tick. NULL: go
+ * through the loop. */
+static spool_task *hand_off_target(spool__worker *w)
+{
+    spool_task *next = w->lifo;
+    if (!next || !next->stack)
+        return NULL;
+    uint32_t tick = w->tick + 1;
+    if (tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0))
+        return NULL;
+    if (w->lifo_polls >= SPOOL_LIFO_MAX_POLLS && others_waiting(w))
+        return NULL;
+    w->tick = tick;
+    w->lifo_polls++;
+    w->lifo = NULL;
+    return next;
+}
+
+/* Switches from the parking task t straight to next on the same worker:
+ * one switch instead of two (t -> loop -> next). The park action is left
+ * in w (park_fn, park_arg, handed_off) for next to carry out when it
+ * resumes (finish_hand_off), so nobody can wake t before its registers are
+ * saved. */
+static void hand_off(spool__worker *w, spool_task *t, spool_task *next)
+{
+    w->handed_off = t;
+    w->current = next;
+    w->fp_words = spool__fp_words(&next->ctx); /* in force after the switch */
+    spool__tsan_switch(next->stack->tsan_fiber);
+    spool__asan_start(&t->asan_fake_stack, next->stack->base, w->rt->stack_size);
+    spool__ctx_switch(&t->ctx, &next->ctx);
+    /* Resumed, maybe on another worker: w is stale from here on. */
+    spool__asan_finish(t->asan_fake_stack);
+    finish_hand_off();
 }
 
 void spool__suspend(spool__worker *w, spool__park_fn fn, void *arg)
 {
     w->park_fn = fn;
     w->park_arg = arg;
-    switch_out(w, w->current, SPOOL__ACT_PARK);
+    spool_task *t = w->current;
+    spool_task *next = hand_off_target(w);
+    if (next)
+        hand_off(w, t, next);
+    else
+        switch_out(w, t, SPOOL__ACT_PARK);
 }
 
 int spool_yield(void)

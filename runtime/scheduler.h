@@ -54,6 +54,7 @@ typedef struct spool__worker {
     spool__action action;             /* set by the task before it switches out */
     spool__park_fn park_fn;
     void *park_arg;
+    spool_task *handed_off;           /* parked by a direct hand-off, action still pending */
     spool__timer_heap timers;
     spool__stack_pool stacks;
     spool__reactor reactor;
