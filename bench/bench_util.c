@@ -1,6 +1,8 @@
 /*
- * bench_util.c — the helpers every C benchmark shares: flags, RSS, and the
- * JSON result line (see bench_util.h and shared/bench/WORKLOADS.md).
+ * bench_util.c — the helpers every C benchmark shares: flags, RSS, the
+ * JSON result line, the main() around a workload and the timed
+ * spawn-and-gather of W1, W4 and W5 (see bench_util.h and
+ * shared/bench/WORKLOADS.md).
  */
 #include "bench_util.h"
 
@@ -147,4 +149,81 @@ int bench_report_print(const bench_report *r)
            r->extra ? "," : "", r->extra ? r->extra : "");
     fflush(stdout);
     return ok ? 0 : 1;
+}
+
+/* What bench_main hands its main task. */
+struct bench_run {
+    const bench_spec *spec;
+    void *state;
+    bench_report *report;
+};
+
+static int bench_main_task(void *arg)
+{
+    struct bench_run *run = arg;
+
+    run->report->workers = spool_workers();
+    return run->spec->task(run->state, run->report);
+}
+
+int bench_main(int argc, char **argv, const bench_spec *spec, void *state)
+{
+    bench_report r = {.workload = spec->workload};
+    struct bench_run run = {.spec = spec, .state = state, .report = &r};
+    spool_config cfg = {0};
+    bench_args args;
+    int rc = bench_parse(argc, argv, spec->default_n, spec->min_n, spec->max_n, &args);
+
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    r.n = args.n;
+    r.ops = args.n * (spec->ops_per_n ? spec->ops_per_n : 1);
+    if (spec->setup != NULL)
+        spec->setup(state, args.n, &r);
+    cfg.workers = args.workers;
+    rc = spool_run(bench_main_task, &run, &cfg);
+    if (rc < 0) {
+        fprintf(stderr, "%s: spool_run: %s\n", spec->workload, spool_strerror(rc));
+        r.ok = 0;
+    }
+    if (spec->finish != NULL)
+        spec->finish(state, &r);
+    return bench_report_print(&r);
+}
+
+int bench_spawn_gather(bench_report *r, size_t n, spool_fn fn, void *arg,
+                       uintptr_t arg_step, bench_gathered *g)
+{
+    spool_task **tasks = malloc((n ? n : 1) * sizeof *tasks);
+    int *results = malloc((n ? n : 1) * sizeof *results);
+    uintptr_t next = (uintptr_t)arg;
+    size_t spawned;
+    uint64_t t0;
+    int rc;
+
+    if (tasks == NULL || results == NULL) {
+        free(tasks);
+        free(results);
+        return -ENOMEM;
+    }
+    r->base_rss_kib = bench_current_rss_kib();
+
+    t0 = spool_now_ns();
+    for (spawned = 0; spawned < n; spawned++, next += arg_step) {
+        tasks[spawned] = spool_spawn(fn, (void *)next);
+        if (tasks[spawned] == NULL)
+            break;
+    }
+    rc = spool_gather(tasks, spawned, results);
+    r->wall_ns = spool_now_ns() - t0;
+
+    if (spawned < n)
+        fprintf(stderr, "%s: spool_spawn failed at task %zu of %zu\n", r->workload, spawned, n);
+    if (rc < 0)
+        fprintf(stderr, "%s: spool_gather: %s\n", r->workload, spool_strerror(rc));
+    free(tasks);
+    g->results = results;
+    g->spawned = spawned;
+    g->rc = rc;
+    return 0;
 }

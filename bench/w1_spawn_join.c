@@ -7,7 +7,6 @@
  *     tasks = [asyncio.create_task(child(i)) for i in range(n)]
  *     results = await asyncio.gather(*tasks)
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -20,77 +19,39 @@
 
 #define W1_DEFAULT_N 1000000L
 
-/* What main() hands the main task, and what comes back. */
-struct w1 {
-    long n;
-    bench_report report;
-};
-
 /* One task of the workload: returns its index, passed through arg. */
 static int child(void *arg)
 {
     return (int)(uintptr_t)arg;
 }
 
-static int bench_main(void *arg)
+static int spawn_join_task(void *state, bench_report *r)
 {
-    struct w1 *w = arg;
-    size_t n = (size_t)w->n;
-    spool_task **tasks = malloc((n ? n : 1) * sizeof *tasks);
-    int *results = malloc((n ? n : 1) * sizeof *results);
-    int64_t sum = 0, want = (int64_t)w->n * (w->n - 1) / 2;
-    size_t spawned;
-    uint64_t t0;
-    int rc;
+    size_t n = (size_t)r->n;
+    int64_t sum = 0, want = (int64_t)r->n * (r->n - 1) / 2;
+    bench_gathered g;
+    int rc = bench_spawn_gather(r, n, child, NULL, 1, &g);
 
-    w->report.workers = spool_workers();
-    if (tasks == NULL || results == NULL) {
-        free(tasks);
-        free(results);
-        return -ENOMEM;
-    }
-    w->report.base_rss_kib = bench_current_rss_kib();
-
-    t0 = spool_now_ns();
-    for (spawned = 0; spawned < n; spawned++) {
-        tasks[spawned] = spool_spawn(child, (void *)(uintptr_t)spawned);
-        if (tasks[spawned] == NULL)
-            break;
-    }
-    rc = spool_gather(tasks, spawned, results);
-    w->report.wall_ns = spool_now_ns() - t0;
-
-    if (spawned < n)
-        fprintf(stderr, "spawn_join: spool_spawn failed at task %zu of %zu\n", spawned, n);
     if (rc < 0)
-        fprintf(stderr, "spawn_join: spool_gather: %s\n", spool_strerror(rc));
-    for (size_t i = 0; rc >= 0 && i < spawned; i++)
-        sum += results[i];
-    if (rc >= 0 && spawned == n && sum != want)
+        return rc;
+    for (size_t i = 0; g.rc >= 0 && i < g.spawned; i++)
+        sum += g.results[i];
+    if (g.rc >= 0 && g.spawned == n && sum != want)
         fprintf(stderr, "spawn_join: sum %" PRId64 ", want %" PRId64 "\n", sum, want);
-    w->report.ok = rc >= 0 && spawned == n && sum == want;
-    free(tasks);
-    free(results);
+    r->ok = g.rc >= 0 && g.spawned == n && sum == want;
+    free(g.results);
     return 0;
 }
 
+static const bench_spec w1_spec = {
+    .workload = "spawn_join",
+    .default_n = W1_DEFAULT_N,
+    .min_n = 0,
+    .max_n = INT_MAX,
+    .task = spawn_join_task,
+};
+
 int main(int argc, char **argv)
 {
-    struct w1 w = {.report = {.workload = "spawn_join"}};
-    spool_config cfg = {0};
-    bench_args args;
-    int rc = bench_parse(argc, argv, W1_DEFAULT_N, 0, INT_MAX, &args);
-
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    w.n = args.n;
-    w.report.n = args.n;
-    w.report.ops = args.n;
-    cfg.workers = args.workers;
-    rc = spool_run(bench_main, &w, &cfg);
-    if (rc < 0) {
-        fprintf(stderr, "spawn_join: spool_run: %s\n", spool_strerror(rc));
-        w.report.ok = 0;
-    }
-    return bench_report_print(&w.report);
+    return bench_main(argc, argv, &w1_spec, NULL);
 }

@@ -26,10 +26,10 @@
 #define W2_DEFAULT_K 25L
 #define W2_MAX_K 46L /* fib(46) is the last that fits an int result */
 
-/* What main() hands the main task, and what comes back. */
+/* The state of one run. */
 struct w2 {
     unsigned k;
-    bench_report report;
+    char extra[32]; /* the report's extra member: "fib_n" */
 };
 
 /* fib(k) by a loop, to check against. */
@@ -72,53 +72,55 @@ static int fib_task(void *arg)
     return x + y;
 }
 
-static int bench_main(void *arg)
+static void fib_fork_setup(void *state, long n, bench_report *r)
 {
-    struct w2 *w = arg;
+    struct w2 *w = state;
+    long tasks;
+
+    w->k = (unsigned)n;
+    tasks = 2 * (long)fib_loop(w->k + 1) - 1;
+    snprintf(w->extra, sizeof w->extra, "\"fib_n\":%u", w->k);
+    r->n = tasks;
+    r->ops = tasks;
+    r->extra = w->extra;
+}
+
+static int fib_fork_task(void *state, bench_report *r)
+{
+    struct w2 *w = state;
     spool_task *root;
     uint64_t t0;
     int got = -ENOMEM;
 
-    w->report.workers = spool_workers();
-    w->report.base_rss_kib = bench_current_rss_kib();
+    r->base_rss_kib = bench_current_rss_kib();
 
     t0 = spool_now_ns();
     root = spool_spawn(fib_task, (void *)(uintptr_t)w->k);
     if (root != NULL)
         got = spool_join(root);
-    w->report.wall_ns = spool_now_ns() - t0;
+    r->wall_ns = spool_now_ns() - t0;
 
     if (got < 0)
         fprintf(stderr, "fib_fork: %s\n", spool_strerror(got));
     else if (got != fib_loop(w->k))
         fprintf(stderr, "fib_fork: fib(%u) = %d, want %lld\n", w->k, got,
                 (long long)fib_loop(w->k));
-    w->report.ok = got >= 0 && got == fib_loop(w->k);
+    r->ok = got >= 0 && got == fib_loop(w->k);
     return 0;
 }
 
+static const bench_spec w2_spec = {
+    .workload = "fib_fork",
+    .default_n = W2_DEFAULT_K,
+    .min_n = 0,
+    .max_n = W2_MAX_K,
+    .setup = fib_fork_setup,
+    .task = fib_fork_task,
+};
+
 int main(int argc, char **argv)
 {
-    struct w2 w = {.report = {.workload = "fib_fork"}};
-    spool_config cfg = {0};
-    char extra[32];
-    bench_args args;
-    long tasks;
-    int rc = bench_parse(argc, argv, W2_DEFAULT_K, 0, W2_MAX_K, &args);
+    struct w2 w = {0};
 
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    w.k = (unsigned)args.n;
-    tasks = 2 * (long)fib_loop(w.k + 1) - 1;
-    snprintf(extra, sizeof extra, "\"fib_n\":%u", w.k);
-    w.report.n = tasks;
-    w.report.ops = tasks;
-    w.report.extra = extra;
-    cfg.workers = args.workers;
-    rc = spool_run(bench_main, &w, &cfg);
-    if (rc < 0) {
-        fprintf(stderr, "fib_fork: spool_run: %s\n", spool_strerror(rc));
-        w.report.ok = 0;
-    }
-    return bench_report_print(&w.report);
+    return bench_main(argc, argv, &w2_spec, &w);
 }

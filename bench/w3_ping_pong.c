@@ -31,7 +31,6 @@ struct w3 {
     uint64_t token;      /* hand-offs so far; touched only by the holder */
     long wrong_a;        /* times A found a token it did not expect (A only) */
     long wrong_b;        /* same for B (B only) */
-    bench_report report;
 };
 
 /* A semaphore call cannot fail here (the sems are valid, we are in a task);
@@ -73,17 +72,17 @@ static int player_b(void *arg)
     return 0;
 }
 
-static int bench_main(void *arg)
+static int ping_pong_task(void *state, bench_report *r)
 {
-    struct w3 *w = arg;
+    struct w3 *w = state;
     spool_task *t[2];
     uint64_t t0;
     int rc, left;
 
-    w->report.workers = spool_workers();
+    w->m = r->n;
     spool_sem_init(&w->s1, 0);
     spool_sem_init(&w->s2, 0);
-    w->report.base_rss_kib = bench_current_rss_kib();
+    r->base_rss_kib = bench_current_rss_kib();
 
     t0 = spool_now_ns();
     t[0] = spool_spawn(player_a, w);
@@ -95,7 +94,7 @@ static int bench_main(void *arg)
         _Exit(1);
     }
     rc = spool_gather(t, 2, NULL);
-    w->report.wall_ns = spool_now_ns() - t0;
+    r->wall_ns = spool_now_ns() - t0;
 
     if (rc < 0)
         fprintf(stderr, "ping_pong: spool_gather: %s\n", spool_strerror(rc));
@@ -107,28 +106,23 @@ static int bench_main(void *arg)
     left = (spool_sem_try_acquire(&w->s1) == 0) + (spool_sem_try_acquire(&w->s2) == 0);
     if (left != 0)
         fprintf(stderr, "ping_pong: a permit was left over at the end\n");
-    w->report.ok = rc >= 0 && w->token == 2 * (uint64_t)w->m && w->wrong_a == 0 &&
-                   w->wrong_b == 0 && left == 0;
+    r->ok = rc >= 0 && w->token == 2 * (uint64_t)w->m && w->wrong_a == 0 &&
+            w->wrong_b == 0 && left == 0;
     return 0;
 }
 
+static const bench_spec w3_spec = {
+    .workload = "ping_pong",
+    .default_n = W3_DEFAULT_M,
+    .min_n = 0,
+    .max_n = LONG_MAX / 2,
+    .ops_per_n = 2, /* a round trip is two hand-offs */
+    .task = ping_pong_task,
+};
+
 int main(int argc, char **argv)
 {
-    struct w3 w = {.report = {.workload = "ping_pong"}};
-    spool_config cfg = {0};
-    bench_args args;
-    int rc = bench_parse(argc, argv, W3_DEFAULT_M, 0, LONG_MAX / 2, &args);
+    struct w3 w = {0};
 
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    w.m = args.n;
-    w.report.n = args.n;
-    w.report.ops = 2 * args.n;
-    cfg.workers = args.workers;
-    rc = spool_run(bench_main, &w, &cfg);
-    if (rc < 0) {
-        fprintf(stderr, "ping_pong: spool_run: %s\n", spool_strerror(rc));
-        w.report.ok = 0;
-    }
-    return bench_report_print(&w.report);
+    return bench_main(argc, argv, &w3_spec, &w);
 }

@@ -8,7 +8,6 @@
  *     tasks = [asyncio.create_task(asyncio.sleep(1.0)) for _ in range(n)]
  *     await asyncio.gather(*tasks)
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,12 +20,6 @@
 #define W4_DEFAULT_N 100000L
 #define W4_SLEEP_MS 1000
 
-/* What main() hands the main task, and what comes back. */
-struct w4 {
-    long n;
-    bench_report report;
-};
-
 /* One task of the workload: sleeps 1 s. Returns spool_sleep_ms's result. */
 static int sleeper(void *arg)
 {
@@ -34,68 +27,36 @@ static int sleeper(void *arg)
     return spool_sleep_ms(W4_SLEEP_MS);
 }
 
-static int bench_main(void *arg)
+static int sleep_many_task(void *state, bench_report *r)
 {
-    struct w4 *w = arg;
-    size_t n = (size_t)w->n;
-    spool_task **tasks = malloc((n ? n : 1) * sizeof *tasks);
-    int *results = malloc((n ? n : 1) * sizeof *results);
-    size_t spawned, bad = 0;
-    uint64_t t0;
-    int rc;
+    size_t n = (size_t)r->n, bad = 0;
+    bench_gathered g;
+    int rc = bench_spawn_gather(r, n, sleeper, NULL, 0, &g);
 
-    w->report.workers = spool_workers();
-    if (tasks == NULL || results == NULL) {
-        free(tasks);
-        free(results);
-        return -ENOMEM;
-    }
-    w->report.base_rss_kib = bench_current_rss_kib();
-
-    t0 = spool_now_ns();
-    for (spawned = 0; spawned < n; spawned++) {
-        tasks[spawned] = spool_spawn(sleeper, NULL);
-        if (tasks[spawned] == NULL)
-            break;
-    }
-    rc = spool_gather(tasks, spawned, results);
-    w->report.wall_ns = spool_now_ns() - t0;
-
-    if (spawned < n)
-        fprintf(stderr, "sleep_many: spool_spawn failed at task %zu of %zu\n", spawned, n);
     if (rc < 0)
-        fprintf(stderr, "sleep_many: spool_gather: %s\n", spool_strerror(rc));
-    for (size_t i = 0; rc >= 0 && i < spawned; i++)
-        bad += results[i] != 0;
+        return rc;
+    for (size_t i = 0; g.rc >= 0 && i < g.spawned; i++)
+        bad += g.results[i] != 0;
     if (bad != 0)
         fprintf(stderr, "sleep_many: %zu tasks returned non-zero\n", bad);
-    if (n > 0 && w->report.wall_ns < W4_SLEEP_MS * SPOOL_MSEC)
+    if (n > 0 && r->wall_ns < W4_SLEEP_MS * SPOOL_MSEC)
         fprintf(stderr, "sleep_many: done in %.6f s, before the 1 s sleep ended\n",
-                (double)w->report.wall_ns / 1e9);
-    w->report.ok = rc >= 0 && spawned == n && bad == 0 &&
-                   (n == 0 || w->report.wall_ns >= W4_SLEEP_MS * SPOOL_MSEC);
-    free(tasks);
-    free(results);
+                (double)r->wall_ns / 1e9);
+    r->ok = g.rc >= 0 && g.spawned == n && bad == 0 &&
+            (n == 0 || r->wall_ns >= W4_SLEEP_MS * SPOOL_MSEC);
+    free(g.results);
     return 0;
 }
 
+static const bench_spec w4_spec = {
+    .workload = "sleep_many",
+    .default_n = W4_DEFAULT_N,
+    .min_n = 0,
+    .max_n = INT_MAX,
+    .task = sleep_many_task,
+};
+
 int main(int argc, char **argv)
 {
-    struct w4 w = {.report = {.workload = "sleep_many"}};
-    spool_config cfg = {0};
-    bench_args args;
-    int rc = bench_parse(argc, argv, W4_DEFAULT_N, 0, INT_MAX, &args);
-
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    w.n = args.n;
-    w.report.n = args.n;
-    w.report.ops = args.n;
-    cfg.workers = args.workers;
-    rc = spool_run(bench_main, &w, &cfg);
-    if (rc < 0) {
-        fprintf(stderr, "sleep_many: spool_run: %s\n", spool_strerror(rc));
-        w.report.ok = 0;
-    }
-    return bench_report_print(&w.report);
+    return bench_main(argc, argv, &w4_spec, NULL);
 }

@@ -18,7 +18,6 @@
  * is still spawning, and where spawning is slow (a sanitizer build: about
  * 0.2 ms a task) the first sleeps end before 100 tasks exist.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -35,11 +34,10 @@
 
 /* The shared state of one run. */
 struct w5 {
-    long n;
     spool_sem sem;
     atomic_int holders;     /* tasks holding a permit now */
     atomic_int max_holders; /* the most ever seen at once */
-    bench_report report;
+    char extra[32];         /* the report's extra member: "max_holders" */
 };
 
 /* One task of the workload. Returns: 0, or the first negative errno of the
@@ -66,77 +64,57 @@ static int limited(void *arg)
     return rc < 0 ? rc : rel;
 }
 
-static int bench_main(void *arg)
+static int semaphore_limit_task(void *state, bench_report *r)
 {
-    struct w5 *w = arg;
-    size_t n = (size_t)w->n;
-    spool_task **tasks = malloc((n ? n : 1) * sizeof *tasks);
-    int *results = malloc((n ? n : 1) * sizeof *results);
+    struct w5 *w = state;
+    size_t n = (size_t)r->n, bad = 0;
     uint64_t floor_ns = (uint64_t)((n + W5_PERMITS - 1) / W5_PERMITS) * W5_HOLD_MS * SPOOL_MSEC;
-    size_t spawned, bad = 0;
-    uint64_t t0;
+    bench_gathered g;
     int rc, max;
 
-    w->report.workers = spool_workers();
-    if (tasks == NULL || results == NULL) {
-        free(tasks);
-        free(results);
-        return -ENOMEM;
-    }
     spool_sem_init(&w->sem, W5_PERMITS);
-    w->report.base_rss_kib = bench_current_rss_kib();
-
-    t0 = spool_now_ns();
-    for (spawned = 0; spawned < n; spawned++) {
-        tasks[spawned] = spool_spawn(limited, w);
-        if (tasks[spawned] == NULL)
-            break;
-    }
-    rc = spool_gather(tasks, spawned, results);
-    w->report.wall_ns = spool_now_ns() - t0;
+    rc = bench_spawn_gather(r, n, limited, w, 0, &g);
+    if (rc < 0)
+        return rc;
 
     max = atomic_load(&w->max_holders);
-    if (spawned < n)
-        fprintf(stderr, "semaphore_limit: spool_spawn failed at task %zu of %zu\n", spawned, n);
-    if (rc < 0)
-        fprintf(stderr, "semaphore_limit: spool_gather: %s\n", spool_strerror(rc));
-    for (size_t i = 0; rc >= 0 && i < spawned; i++)
-        bad += results[i] != 0;
+    for (size_t i = 0; g.rc >= 0 && i < g.spawned; i++)
+        bad += g.results[i] != 0;
     if (bad != 0)
         fprintf(stderr, "semaphore_limit: %zu tasks returned non-zero\n", bad);
     if (max > W5_PERMITS)
         fprintf(stderr, "semaphore_limit: %d tasks held a permit at once, limit %d\n", max,
                 W5_PERMITS);
-    if (w->report.wall_ns < floor_ns)
+    if (r->wall_ns < floor_ns)
         fprintf(stderr, "semaphore_limit: done in %.6f s, under the %.3f s the limit forces\n",
-                (double)w->report.wall_ns / 1e9, (double)floor_ns / 1e9);
-    w->report.ok = rc >= 0 && spawned == n && bad == 0 && max <= W5_PERMITS &&
-                   w->report.wall_ns >= floor_ns;
-    free(tasks);
-    free(results);
+                (double)r->wall_ns / 1e9, (double)floor_ns / 1e9);
+    r->ok = g.rc >= 0 && g.spawned == n && bad == 0 && max <= W5_PERMITS &&
+            r->wall_ns >= floor_ns;
+    free(g.results);
     return 0;
 }
 
+/* After the run: the most holders seen, in the line as "max_holders". */
+static void semaphore_limit_finish(void *state, bench_report *r)
+{
+    struct w5 *w = state;
+
+    snprintf(w->extra, sizeof w->extra, "\"max_holders\":%d", atomic_load(&w->max_holders));
+    r->extra = w->extra;
+}
+
+static const bench_spec w5_spec = {
+    .workload = "semaphore_limit",
+    .default_n = W5_DEFAULT_N,
+    .min_n = 0,
+    .max_n = INT_MAX,
+    .task = semaphore_limit_task,
+    .finish = semaphore_limit_finish,
+};
+
 int main(int argc, char **argv)
 {
-    struct w5 w = {.report = {.workload = "semaphore_limit"}};
-    spool_config cfg = {0};
-    char extra[32];
-    bench_args args;
-    int rc = bench_parse(argc, argv, W5_DEFAULT_N, 0, INT_MAX, &args);
+    struct w5 w = {0};
 
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    w.n = args.n;
-    w.report.n = args.n;
-    w.report.ops = args.n;
-    cfg.workers = args.workers;
-    rc = spool_run(bench_main, &w, &cfg);
-    if (rc < 0) {
-        fprintf(stderr, "semaphore_limit: spool_run: %s\n", spool_strerror(rc));
-        w.report.ok = 0;
-    }
-    snprintf(extra, sizeof extra, "\"max_holders\":%d", atomic_load(&w.max_holders));
-    w.report.extra = extra;
-    return bench_report_print(&w.report);
+    return bench_main(argc, argv, &w5_spec, &w);
 }

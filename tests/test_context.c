@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <xmmintrin.h>
 
+#include "check_util.h"
+
 /* ---- a tiny coroutine harness ------------------------------------------ */
 
 typedef struct coro {
@@ -374,13 +376,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
 static Suite *context_suite(void)
 {
     Suite *s = suite_create("context");
@@ -395,10 +390,5 @@ static Suite *context_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(context_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(context_suite, 120);
 }

@@ -12,6 +12,8 @@
 #include "depot.h"
 #include "scheduler.h"
 
+#include "check_util.h"
+
 START_TEST(a_depot_returns_what_it_was_given_and_asks_when_empty)
 {
     spool__depot d;
@@ -94,9 +96,5 @@ static Suite *depot_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(depot_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(depot_suite, 0);
 }

@@ -17,20 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* ck_assert records its location with a write() on every call (check's
- * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
- * unless it fails. */
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (__builtin_expect(!(cond), 0))                                      \
-            ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__, #cond); \
-    } while (0)
+#include "check_util.h"
 
 static spool_task *fake_tasks(size_t n)
 {
@@ -265,15 +252,6 @@ static void receive(spool_task *t)
     atomic_fetch_add_explicit(&race_received, 1, memory_order_release);
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 static _Atomic int race_thieves_up;
 
 static void *thief(void *arg)
@@ -392,13 +370,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
 static Suite *deque_suite(void)
 {
     Suite *s = suite_create("deque");
@@ -418,10 +389,5 @@ static Suite *deque_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(deque_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(deque_suite, 120);
 }

@@ -15,13 +15,9 @@
 
 #include "failpoint.h"
 
-static _Atomic int runs;
+#include "check_util.h"
 
-static int run_on(unsigned workers, spool_fn fn, void *arg)
-{
-    spool_config cfg = {.workers = workers};
-    return spool_run(fn, arg, &cfg);
-}
+static _Atomic int runs;
 
 static int count_run(void *arg)
 {
@@ -210,9 +206,5 @@ static Suite *failure_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(failure_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(failure_suite, 0);
 }

@@ -11,26 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* ck_assert records its location with a write() on every call (check's
- * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
- * unless it fails. */
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (__builtin_expect(!(cond), 0))                                      \
-            ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__, #cond); \
-    } while (0)
-
-static int run_on(unsigned workers, spool_fn fn, void *arg)
-{
-    spool_config cfg = {.workers = workers};
-    return spool_run(fn, arg, &cfg);
-}
+#include "check_util.h"
 
 /* A child's job: sleep (ms), then return result. */
 struct job {
@@ -44,11 +25,6 @@ static int do_job(void *arg)
     if (j->sleep_ms)
         spool_sleep_ms(j->sleep_ms);
     return j->result;
-}
-
-static int return_arg(void *arg)
-{
-    return (int)(intptr_t)arg;
 }
 
 static const unsigned gather_workers[] = {1, 2, 4};
@@ -281,20 +257,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
-#define ADD_LOOP_TEST(s, fn, n)                  \
-    do {                                         \
-        TCase *tc_ = tcase_create(#fn);          \
-        tcase_add_loop_test(tc_, fn, 0, (n));    \
-        suite_add_tcase((s), tc_);               \
-    } while (0)
-
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -312,10 +274,5 @@ static Suite *gather_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(gather_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(gather_suite, 120);
 }

@@ -16,20 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* ck_assert records its location with a write() on every call (check's
- * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
- * unless it fails. */
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (__builtin_expect(!(cond), 0))                                      \
-            ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__, #cond); \
-    } while (0)
+#include "check_util.h"
 
 static spool_task *fake_tasks(size_t n)
 {
@@ -163,15 +150,6 @@ static _Atomic uint64_t mp_received;
 static _Atomic uint64_t mp_duplicates, mp_out_of_order;
 static _Atomic int mp_go;
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 static void *producer(void *arg)
 {
     unsigned p = (unsigned)(uintptr_t)arg;
@@ -263,13 +241,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
 static Suite *inject_suite(void)
 {
     Suite *s = suite_create("inject");
@@ -284,10 +255,5 @@ static Suite *inject_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(inject_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(inject_suite, 120);
 }

@@ -18,22 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static int run_on(unsigned workers, spool_fn fn, void *arg)
-{
-    spool_config cfg = {.workers = workers};
-    return spool_run(fn, arg, &cfg);
-}
-
-static int return_arg(void *arg)
-{
-    return (int)(intptr_t)arg;
-}
+#include "check_util.h"
 
 static int sleep_then_return(void *arg)
 {
@@ -502,20 +487,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
-#define ADD_SIGNAL_TEST(s, fn, sig)                   \
-    do {                                              \
-        TCase *tc_ = tcase_create(#fn);               \
-        tcase_add_test_raise_signal(tc_, fn, (sig));  \
-        suite_add_tcase((s), tc_);                    \
-    } while (0)
-
 static Suite *misuse_suite(void)
 {
     Suite *s = suite_create("misuse");
@@ -547,10 +518,5 @@ static Suite *misuse_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(misuse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(misuse_suite, 120);
 }

@@ -15,22 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static int run_on(unsigned workers, spool_fn fn, void *arg)
-{
-    spool_config cfg = {.workers = workers};
-    return spool_run(fn, arg, &cfg);
-}
-
-static int return_arg(void *arg)
-{
-    return (int)(intptr_t)arg;
-}
+#include "check_util.h"
 
 /* ---- spool_run ------------------------------------------------------------ */
 
@@ -545,20 +530,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
-#define ADD_LOOP_TEST(s, fn, n)                  \
-    do {                                         \
-        TCase *tc_ = tcase_create(#fn);          \
-        tcase_add_loop_test(tc_, fn, 0, (n));    \
-        suite_add_tcase((s), tc_);               \
-    } while (0)
-
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -585,10 +556,5 @@ static Suite *scheduler_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(scheduler_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(scheduler_suite, 120);
 }

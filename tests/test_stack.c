@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check_util.h"
+
 /* The crash tests expect the kernel's SIGSEGV; the sanitizers would turn it
  * into a report and an exit code of their own. Their options from the
  * environment still come after these. */
@@ -317,20 +319,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
-#define ADD_SIGNAL_TEST(s, fn, sig)                   \
-    do {                                              \
-        TCase *tc_ = tcase_create(#fn);               \
-        tcase_add_test_raise_signal(tc_, fn, (sig));  \
-        suite_add_tcase((s), tc_);                    \
-    } while (0)
-
 /* A pool that frees more stacks than it keeps hands the excess to the
  * depots; an idle purge empties the dirty depot into the clean one; another
  * pool that runs dry takes them before carving. */
@@ -396,10 +384,5 @@ static Suite *stack_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(stack_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(stack_suite, 120);
 }

@@ -15,35 +15,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* ck_assert records its location with a write() on every call (check's
- * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
- * unless it fails. */
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (__builtin_expect(!(cond), 0))                                      \
-            ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__, #cond); \
-    } while (0)
-
-static int run_on(unsigned workers, spool_fn fn, void *arg)
-{
-    spool_config cfg = {.workers = workers};
-    return spool_run(fn, arg, &cfg);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
+#include "check_util.h"
 
 /* ---- the heap (white-box) ------------------------------------------------- */
 
@@ -486,20 +458,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-#define ADD_TEST(s, fn)                      \
-    do {                                     \
-        TCase *tc_ = tcase_create(#fn);      \
-        tcase_add_test(tc_, fn);             \
-        suite_add_tcase((s), tc_);           \
-    } while (0)
-
-#define ADD_LOOP_TEST(s, fn, n)                  \
-    do {                                         \
-        TCase *tc_ = tcase_create(#fn);          \
-        tcase_add_loop_test(tc_, fn, 0, (n));    \
-        suite_add_tcase((s), tc_);               \
-    } while (0)
-
 static Suite *timer_suite(void)
 {
     Suite *s = suite_create("timer");
@@ -522,10 +480,5 @@ static Suite *timer_suite(void)
 
 int main(void)
 {
-    setenv("CK_DEFAULT_TIMEOUT", "120", 0);
-    SRunner *sr = srunner_create(timer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_main(timer_suite, 120);
 }

@@ -1,0 +1,105 @@
+/*
+ * check_util.h — what the check suites of tests/ share: SANITIZED, the
+ * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(), the
+ * ADD_*_TEST macros that give every test its own TCase, and check_main(),
+ * the whole main() of a suite.
+ *
+ * Header only (static inline functions and macros): each test_<area>.c is
+ * one program, and tests/CMakeLists.txt builds every test_*.c on its own.
+ * A suite's own helpers stay in its file.
+ */
+#ifndef SPOOL_TESTS_CHECK_UTIL_H
+#define SPOOL_TESTS_CHECK_UTIL_H
+
+#include <check.h>
+#include <spool/spool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* 1 in an ASan or TSan build (where suites shrink their sizes), else 0. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+/* ck_assert records its location with a write() on every call (check's
+ * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
+ * unless it fails. */
+#define REQUIRE(cond)                                                                  \
+    do {                                                                               \
+        if (__builtin_expect(!(cond), 0))                                              \
+            ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__, #cond); \
+    } while (0)
+
+/* spool_run(fn, arg) on a runtime of `workers` workers (0: one per CPU).
+ * Returns: spool_run's result. */
+static inline int run_on(unsigned workers, spool_fn fn, void *arg)
+{
+    spool_config cfg = {.workers = workers};
+    return spool_run(fn, arg, &cfg);
+}
+
+/* A task that returns its argument, an integer passed as a pointer. */
+static inline int return_arg(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+/* xorshift64: the next pseudo-random number of the sequence in *s (which
+ * must not start at 0). Cheap enough for the hot loops of races. */
+static inline uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Adds test fn to suite s in a TCase of its own, named after it. */
+#define ADD_TEST(s, fn)                 \
+    do {                                \
+        TCase *tc_ = tcase_create(#fn); \
+        tcase_add_test(tc_, fn);        \
+        suite_add_tcase((s), tc_);      \
+    } while (0)
+
+/* The same for a loop test, run with _i from 0 to n - 1. */
+#define ADD_LOOP_TEST(s, fn, n)               \
+    do {                                      \
+        TCase *tc_ = tcase_create(#fn);       \
+        tcase_add_loop_test(tc_, fn, 0, (n)); \
+        suite_add_tcase((s), tc_);            \
+    } while (0)
+
+/* The same for a test that passes only if it dies of signal sig. */
+#define ADD_SIGNAL_TEST(s, fn, sig)                  \
+    do {                                             \
+        TCase *tc_ = tcase_create(#fn);              \
+        tcase_add_test_raise_signal(tc_, fn, (sig)); \
+        suite_add_tcase((s), tc_);                   \
+    } while (0)
+
+/* The main() of a suite: sets CK_DEFAULT_TIMEOUT to timeout_s seconds
+ * unless the environment already sets it (timeout_s 0: leaves it alone,
+ * so check's own default holds), then builds the suite with make_suite —
+ * after the setenv, since check reads the variable as each TCase is
+ * created — runs it and frees the runner.
+ * Returns: main's exit status: 0 if every test passed, else 1. */
+static inline int check_main(Suite *(*make_suite)(void), unsigned timeout_s)
+{
+    if (timeout_s != 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", timeout_s);
+        setenv("CK_DEFAULT_TIMEOUT", secs, 0);
+    }
+    SRunner *sr = srunner_create(make_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
+
+#endif /* SPOOL_TESTS_CHECK_UTIL_H */
