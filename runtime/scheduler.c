@@ -109,6 +109,8 @@
 /* Stacks purged per park: bounds the time between noticing idleness and
  * being parked (each purge is one madvise, ~1 us). */
 #define SPOOL_PURGE_PER_PARK 64u
+/* A worker purges free stacks only once it has been idle this long. */
+#define SPOOL_PURGE_IDLE_NS (10u * 1000u * 1000u)
 /* No purge when a timer is due sooner than this: the purge would make it
  * late. */
 #define SPOOL_PURGE_MIN_IDLE_NS (1000u * 1000u)
@@ -396,10 +398,21 @@ static void park(spool__worker *w)
         w->searching = false;
         atomic_fetch_sub_explicit(&rt->nsearching, 1, memory_order_seq_cst);
     }
-    /* Idle time is when stacks give back the pages deep calls touched —
-     * unless a timer is due soon: a purge costs ~1 us a stack. */
-    if (deadline == UINT64_MAX || deadline > spool_now_ns() + SPOOL_PURGE_MIN_IDLE_NS)
-        spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
+    /* Idle time is when stacks give back the pages deep calls touched,
+     * once the worker has been idle for SPOOL_PURGE_IDLE_NS: a purge is a
+     * madvise that interrupts the other CPUs (a TLB shoot-down), which a
+     * worker idle between two bursts must not inflict on the busy ones.
+     * Not when a timer is due soon either. */
+    uint64_t now = spool_now_ns();
+    if (!w->idle_since)
+        w->idle_since = now;
+    bool purge_later = false;
+    if (now - w->idle_since >= SPOOL_PURGE_IDLE_NS) {
+        if (deadline == UINT64_MAX || deadline > now + SPOOL_PURGE_MIN_IDLE_NS)
+            spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
+    } else {
+        purge_later = spool__stack_purge_wanted(&w->stacks);
+    }
     set_idle(w);                               /* W2 */
     spool__fence_seq_cst(); /* W3: pairs with P2 */
     bool stop = atomic_load_explicit(&rt->shutdown, memory_order_seq_cst);
@@ -407,7 +420,7 @@ static void park(spool__worker *w)
         begin_shutdown(w);
         stop = true;
     }
-    uint64_t now = spool_now_ns();
+    now = spool_now_ns();
     if (stop || work_visible(rt) || deadline <= now + SPOOL_TIMER_SPIN_NS) { /* W4 */
         if (!clear_idle(w))
             w->searching = true;
@@ -417,6 +430,11 @@ static void park(spool__worker *w)
     uint64_t timeout = deadline == UINT64_MAX ? UINT64_MAX : deadline - now - SPOOL_TIMER_SPIN_NS;
     if (timeout > SPOOL_PARK_MAX_NS)
         timeout = SPOOL_PARK_MAX_NS;
+    if (purge_later) { /* come back to purge once idle long enough */
+        uint64_t until_purge = w->idle_since + SPOOL_PURGE_IDLE_NS - now;
+        if (timeout > until_purge)
+            timeout = until_purge;
+    }
     spool__reactor_wait(&w->reactor, timeout); /* W5 */
     if (!clear_idle(w))
         w->searching = true;
@@ -523,6 +541,7 @@ void spool__worker_loop(spool__worker *w)
         spool_task *t = next_task(w);
         if (!t && !(t = find_work(w)))
             return;
+        w->idle_since = 0;
         spool__run_task(w, t);
     }
 }

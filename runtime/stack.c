@@ -287,6 +287,12 @@ void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
     }
 }
 
+bool spool__stack_purge_wanted(spool__stack_pool *pool)
+{
+    return pool->dirty || (pool->depot_dirty && atomic_load_explicit(&pool->depot_dirty->level,
+                                                                     memory_order_relaxed) > 0);
+}
+
 static void purge_one(spool__stack_pool *pool, spool__stack *s)
 {
     /* The guard page is outside the range, and MADV_GUARD_INSTALL markers

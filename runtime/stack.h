@@ -73,6 +73,10 @@ void spool__stack_put(spool__stack_pool *pool, spool__stack *stack);
  * a TLB shoot-down on the other CPUs). */
 size_t spool__stack_purge(spool__stack_pool *pool, size_t max);
 
+/* Whether a purge would find anything: dirty stacks here or in the dirty
+ * depot. Owner only. */
+bool spool__stack_purge_wanted(spool__stack_pool *pool);
+
 /* Whether guard pages come from MADV_GUARD_INSTALL (1) or mprotect (0). */
 int spool__stack_uses_guard_install(void);
 

@@ -364,6 +364,71 @@ START_TEST(excess_free_stacks_move_through_the_depot_to_a_pool_that_needs_them)
 }
 END_TEST
 
+/* A deep call's pages do not stay with the stack once its worker idles. */
+#define DEEP_TASKS 100
+
+static long rss_kib(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (long)(resident * (unsigned long)page() / 1024);
+}
+
+static spool_sem deep_gate;
+
+static int touch_deep_then_wait(void *arg)
+{
+    volatile char buf[48 * 1024]; /* most of a 64 KiB stack */
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (char)i;
+    /* Wait with the deep frame live, so every task holds its own stack. */
+    spool_sem_acquire(&deep_gate);
+    return buf[512] == 0 ? 0 : -1;
+}
+
+struct deep_rss {
+    long grew;  /* KiB the deep frames added */
+    long freed; /* KiB given back after the worker idled */
+};
+
+static int deep_then_idle(void *arg)
+{
+    struct deep_rss *r = arg;
+    spool_sem_init(&deep_gate, 0);
+    spool_task *t[DEEP_TASKS];
+    long base = rss_kib();
+    for (int i = 0; i < DEEP_TASKS; i++)
+        ck_assert_ptr_nonnull(t[i] = spool_spawn(touch_deep_then_wait, NULL));
+    spool_yield(); /* all of them run and wait */
+    long deep = rss_kib();
+    r->grew = deep - base;
+    for (int i = 0; i < DEEP_TASKS; i++)
+        spool_sem_release(&deep_gate);
+    ck_assert_int_eq(spool_gather(t, DEEP_TASKS, NULL), 0);
+    /* Idle well past the purge delay (10 ms); sanitizer builds are slow. */
+    for (int i = 0; i < 40 && (deep - rss_kib()) * 4 < r->grew * 3; i++)
+        spool_sleep_ms(25);
+    r->freed = deep - rss_kib();
+    return 0;
+}
+
+START_TEST(a_deep_calls_pages_are_given_back_once_its_worker_idles)
+{
+    struct deep_rss r = {0, 0};
+    ck_assert_int_eq(run_on(1, deep_then_idle, &r), 0);
+#if defined(__SANITIZE_THREAD__)
+    /* TSan's shadow of the touched pages stays resident (4-8 times their
+     * size), so RSS says nothing about the stacks themselves here. */
+    return;
+#endif
+    ck_assert_msg(r.grew >= DEEP_TASKS * 16, "the deep frames added only %ld KiB", r.grew);
+    ck_assert_msg(r.freed * 4 >= r.grew * 3, "%ld KiB of %ld given back", r.freed, r.grew);
+}
+END_TEST
+
 static Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -377,6 +442,7 @@ static Suite *stack_suite(void)
     ADD_SIGNAL_TEST(s, writing_just_below_a_stack_hits_the_guard_page, SIGSEGV);
     ADD_SIGNAL_TEST(s, the_guard_page_survives_a_purge, SIGSEGV);
     ADD_TEST(s, a_task_may_use_most_of_a_big_configured_stack);
+    ADD_TEST(s, a_deep_calls_pages_are_given_back_once_its_worker_idles);
     ADD_SIGNAL_TEST(s, a_task_that_overflows_its_stack_dies_with_sigsegv, SIGSEGV);
     ADD_SIGNAL_TEST(s, a_task_that_overflows_on_a_multi_worker_runtime_dies_with_sigsegv, SIGSEGV);
     return s;
