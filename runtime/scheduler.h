@@ -63,6 +63,8 @@ typedef struct spool__worker {
     spool_task *free_tasks;           /* recycled task records */
     size_t nfree_tasks;               /* how many */
     struct spool__task_slab *slabs;   /* every record slab this worker allocated */
+    spool_task *slab_bump, *slab_end; /* unused records of the newest slab */
+    size_t slab_next_count;           /* records in the next slab (they grow) */
     /* Owner writes (+1; `exited` seq_cst), parking workers read all (see scheduler.c,
      * "Ending"): tasks spawned here / tasks that exited here. */
     _Atomic uint64_t spawned, exited;
