@@ -72,22 +72,28 @@ static void push_free(spool__worker *w, spool_task *t)
 
 spool_task *spool__task_alloc(spool__worker *w)
 {
-    spool_task *t = w->free_tasks;
-    if (!t && w->rt->nworkers > 1) { /* one worker: nothing to balance */
-        void *batch[SPOOL_TASK_BATCH];
-        size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH);
-        for (size_t i = 0; i < n; i++)
-            push_free(w, batch[i]);
-        t = w->free_tasks;
+    for (;;) {
+        spool_task *t = w->free_tasks;
+        if (t) {
+            w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
+            w->nfree_tasks--;
+            return t;
+        }
+        if (w->slab_bump != w->slab_end)
+            return w->slab_bump++;
+        /* Dry: records freed on other workers first (one worker has
+         * nothing to balance), then a new slab. */
+        if (w->rt->nworkers > 1) {
+            void *batch[SPOOL_TASK_BATCH];
+            size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH);
+            for (size_t i = 0; i < n; i++)
+                push_free(w, batch[i]);
+            if (n)
+                continue;
+        }
+        if (!new_slab(w))
+            return NULL;
     }
-    if (t) {
-        w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
-        w->nfree_tasks--;
-        return t;
-    }
-    if (w->slab_bump == w->slab_end && !new_slab(w))
-        return NULL;
-    return w->slab_bump++;
 }
 
 void spool__task_free(spool__worker *w, spool_task *t)
