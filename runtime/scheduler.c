@@ -124,11 +124,24 @@
  * (a clock read costs ~23 ns here), so a busy worker fires them late by a
  * few task runs at most. */
 #define SPOOL_TIMER_CHECK_MASK 3u
-/* io_uring's timed wait overshoots by ~35 us on the machines measured (and
- * a sleeping thread cannot do better); a worker whose next timer is this
- * close keeps looking for work instead of parking, and parks this much
- * early, so a chain of short sleeps does not accumulate the overshoot. */
-#define SPOOL_TIMER_SPIN_NS (50u * 1000u)
+/* A timed wait in the ring wakes late: 35-50 us on the machines measured,
+ * more when the host is busy (a sleeping thread cannot do better). A
+ * worker whose next timer is within its spin window keeps looking for
+ * work instead of parking, and parks that much early, so a chain of short
+ * sleeps does not accumulate the lateness. The window adapts: twice the
+ * average lateness of the worker's own timed waits (a moving average over
+ * ~8 waits) plus 10 us, between these bounds. */
+#define SPOOL_TIMER_SPIN_MIN_NS (20u * 1000u)
+#define SPOOL_TIMER_SPIN_MAX_NS (250u * 1000u)
+#define SPOOL_TIMER_SPIN_START_NS (50u * 1000u)
+
+static uint64_t spin_window(const spool__worker *w)
+{
+    uint64_t ns = 2 * w->wake_late_ns + 10u * 1000u;
+    if (ns < SPOOL_TIMER_SPIN_MIN_NS)
+        return SPOOL_TIMER_SPIN_MIN_NS;
+    return ns > SPOOL_TIMER_SPIN_MAX_NS ? SPOOL_TIMER_SPIN_MAX_NS : ns;
+}
 /* The longest a worker stays parked without a timer: a safety net so that
  * a wake-up message that could not be delivered (or a racy spawn hint)
  * delays work by at most this much. One wake-up a second per idle worker
@@ -210,6 +223,8 @@ static spool_task *inject_take(spool__worker *w, uint32_t max)
     return batch[0];
 }
 
+/* Timer tasks due at once that make a worker wake another to share them. */
+#define SPOOL_TIMER_NOTIFY_MIN 16u
 /* Timers fired per batch: popped in deadline order, pushed in reverse, so
  * the earliest lands at the bottom of the deque and runs first. */
 #define SPOOL_FIRE_BATCH 64u
@@ -232,7 +247,9 @@ static unsigned fire_timers(spool__worker *w)
             push_local(w, due[i]);
         total += n;
     } while (n == SPOOL_FIRE_BATCH);
-    if (total)
+    /* A few timer tasks are run here sooner than a parked worker could be
+     * woken to take them (~15-50 us): only a burst calls for help. */
+    if (total >= SPOOL_TIMER_NOTIFY_MIN || spool__deque_len(&w->deque) >= SPOOL_TIMER_NOTIFY_MIN)
         maybe_notify(w);
     return total;
 }
@@ -388,7 +405,8 @@ static void park(spool__worker *w)
 {
     spool__runtime *rt = w->rt;
     uint64_t deadline = spool__timer_next(&w->timers);
-    if (deadline != UINT64_MAX && deadline <= spool_now_ns() + SPOOL_TIMER_SPIN_NS) {
+    uint64_t spin = spin_window(w);
+    if (deadline != UINT64_MAX && deadline <= spool_now_ns() + spin) {
         /* A timer is due within the spin window: stay up for it (the
          * caller's loop keeps stealing and firing timers meanwhile). */
         spool__cpu_relax();
@@ -421,13 +439,13 @@ static void park(spool__worker *w)
         stop = true;
     }
     now = spool_now_ns();
-    if (stop || work_visible(rt) || deadline <= now + SPOOL_TIMER_SPIN_NS) { /* W4 */
+    if (stop || work_visible(rt) || deadline <= now + spin) { /* W4 */
         if (!clear_idle(w))
             w->searching = true;
         return;
     }
-    /* Wake SPOOL_TIMER_SPIN_NS early; the last stretch is spent awake. */
-    uint64_t timeout = deadline == UINT64_MAX ? UINT64_MAX : deadline - now - SPOOL_TIMER_SPIN_NS;
+    /* Wake a spin window early; the last stretch is spent awake. */
+    uint64_t timeout = deadline == UINT64_MAX ? UINT64_MAX : deadline - now - spin;
     if (timeout > SPOOL_PARK_MAX_NS)
         timeout = SPOOL_PARK_MAX_NS;
     if (purge_later) { /* come back to purge once idle long enough */
@@ -435,7 +453,14 @@ static void park(spool__worker *w)
         if (timeout > until_purge)
             timeout = until_purge;
     }
-    spool__reactor_wait(&w->reactor, timeout); /* W5 */
+    int woken = spool__reactor_wait(&w->reactor, timeout); /* W5 */
+    if (woken == 0 && timeout != UINT64_MAX) {
+        /* Timed out (no message): learn how late such a wake-up comes. */
+        uint64_t late = spool_now_ns() - (now + timeout);
+        if (late > SPOOL_TIMER_SPIN_MAX_NS)
+            late = SPOOL_TIMER_SPIN_MAX_NS; /* one preemption must not stick */
+        w->wake_late_ns += ((int64_t)late - (int64_t)w->wake_late_ns) / 8;
+    }
     if (!clear_idle(w))
         w->searching = true;
 }
@@ -537,6 +562,7 @@ void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
     w->top_seen = -1; /* no top seen yet: the first fairness check starts the clock */
+    w->wake_late_ns = (SPOOL_TIMER_SPIN_START_NS - 10u * 1000u) / 2;
     for (;;) {
         spool_task *t = next_task(w);
         if (!t && !(t = find_work(w)))

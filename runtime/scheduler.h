@@ -47,6 +47,7 @@ typedef struct spool__worker {
     int64_t top_seen;                 /* deque top at the last fairness check */
     uint64_t top_since;               /* when top_seen was first seen there */
     uint64_t idle_since;              /* when the worker last ran out of work; 0: busy */
+    uint64_t wake_late_ns;            /* moving average of how late timed waits end */
     uint64_t rng;                     /* xorshift state for victim choice */
     bool searching;                   /* counted in rt->nsearching */
     spool__ctx sched_ctx;             /* the worker's own stack while a task runs */
