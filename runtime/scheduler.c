@@ -775,7 +775,10 @@ static void finish_task(spool__worker *w, spool_task *t)
         }
     }
     /* Counted last: while this task's joiner is not yet woken, the runtime
-     * must not look quiescent (the joiner is alive anyway). */
+     * must not look quiescent (the joiner is alive anyway). Release, paired
+     * with quiescent()'s loads: whoever sees this exit also sees the spawns
+     * this task made (they happened before it), so a child still alive
+     * cannot go uncounted. A plain store on x86. */
     atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
-                          memory_order_seq_cst);
+                          memory_order_release);
 }

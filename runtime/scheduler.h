@@ -66,8 +66,9 @@ typedef struct spool__worker {
     struct spool__task_slab *slabs;   /* every record slab this worker allocated */
     spool_task *slab_bump, *slab_end; /* unused records of the newest slab */
     size_t slab_next_count;           /* records in the next slab (they grow) */
-    /* Owner writes (+1; `exited` seq_cst), parking workers read all (see scheduler.c,
-     * "Ending"): tasks spawned here / tasks that exited here. */
+    /* Owner writes (+1; `exited` with release), parking workers read all
+     * (see scheduler.c, "Ending"): tasks spawned here / tasks that exited
+     * here. */
     _Atomic uint64_t spawned, exited;
     pthread_t thread;
     int saved_timerslack;             /* the thread's timer slack before it became a worker */

@@ -86,8 +86,10 @@
         ret
 .endm
 
-/* Unwind state at a label reached with the whole frame pushed. */
-.macro FRAME_PUSHED_CFI
+/* Label 2: pops the frame and returns; label 1 (jumped to with the whole
+ * frame pushed): loads the control words saved in the frame, then does 2. */
+.macro RETURN_LOADING_CW_AT_1
+2:      POP_FRAME_RET
         .cfi_adjust_cfa_offset 56
         .cfi_rel_offset rbp, 48
         .cfi_rel_offset rbx, 40
@@ -95,6 +97,9 @@
         .cfi_rel_offset r13, 24
         .cfi_rel_offset r14, 16
         .cfi_rel_offset r15, 8
+1:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     2b
 .endm
 
 .macro FUNCTION name
@@ -120,11 +125,7 @@ FUNCTION spool__ctx_switch
         movzwl  4(%rsp), %ecx
         cmpw    4(%rax), %cx
         jne     1f
-2:      POP_FRAME_RET
-        FRAME_PUSHED_CFI
-1:      ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        jmp     2b
+        RETURN_LOADING_CW_AT_1
         .cfi_endproc
         .size   spool__ctx_switch, .-spool__ctx_switch
 
@@ -149,11 +150,7 @@ FUNCTION spool__ctx_switch_in
         shrq    $32, %rdx
         cmpw    4(%rsp), %dx
         jne     1f
-2:      POP_FRAME_RET
-        FRAME_PUSHED_CFI
-1:      ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        jmp     2b
+        RETURN_LOADING_CW_AT_1
         .cfi_endproc
         .size   spool__ctx_switch_in, .-spool__ctx_switch_in
 
