@@ -25,6 +25,8 @@ void spool__depot_destroy(spool__depot *d)
 
 size_t spool__depot_put(spool__depot *d, void *const items[], size_t n)
 {
+    if (n == 0)
+        return 0; /* nothing given: no request answered */
     pthread_mutex_lock(&d->mu);
     if (d->len + n > d->cap) {
         size_t cap = d->cap ? d->cap : 256;
@@ -50,7 +52,7 @@ size_t spool__depot_put(spool__depot *d, void *const items[], size_t n)
     return n;
 }
 
-size_t spool__depot_take(spool__depot *d, void *out[], size_t max)
+size_t spool__depot_take(spool__depot *d, void *out[], size_t max, bool ask)
 {
     pthread_mutex_lock(&d->mu);
     size_t n = d->len < max ? d->len : max;
@@ -58,7 +60,7 @@ size_t spool__depot_take(spool__depot *d, void *out[], size_t max)
     atomic_store_explicit(&d->level, d->len, memory_order_relaxed);
     if (n)
         memcpy(out, d->items + d->len, n * sizeof *out);
-    else if (atomic_load_explicit(&d->wanted, memory_order_relaxed) < SPOOL_DEPOT_MAX_WANTED)
+    else if (ask && atomic_load_explicit(&d->wanted, memory_order_relaxed) < SPOOL_DEPOT_MAX_WANTED)
         atomic_store_explicit(&d->wanted, atomic_load_explicit(&d->wanted, memory_order_relaxed) + 1,
                               memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);

@@ -424,10 +424,11 @@ static void park(spool__worker *w)
     uint64_t now = spool_now_ns();
     if (!w->idle_since)
         w->idle_since = now;
-    bool purge_later = false;
+    bool purge_later = false; /* come back soon: there is more to purge */
     if (now - w->idle_since >= SPOOL_PURGE_IDLE_NS) {
-        if (deadline == UINT64_MAX || deadline > now + SPOOL_PURGE_MIN_IDLE_NS)
-            spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK);
+        if ((deadline == UINT64_MAX || deadline > now + SPOOL_PURGE_MIN_IDLE_NS) &&
+            spool__stack_purge(&w->stacks, SPOOL_PURGE_PER_PARK) == SPOOL_PURGE_PER_PARK)
+            purge_later = true;
     } else {
         purge_later = spool__stack_purge_wanted(&w->stacks);
     }
@@ -449,14 +450,18 @@ static void park(spool__worker *w)
     if (timeout > SPOOL_PARK_MAX_NS)
         timeout = SPOOL_PARK_MAX_NS;
     if (purge_later) { /* come back to purge once idle long enough */
-        uint64_t until_purge = w->idle_since + SPOOL_PURGE_IDLE_NS - now;
+        uint64_t purge_at = w->idle_since + SPOOL_PURGE_IDLE_NS;
+        uint64_t until_purge = purge_at > now ? purge_at - now : 1; /* 0 would not wait */
         if (timeout > until_purge)
             timeout = until_purge;
     }
     int woken = spool__reactor_wait(&w->reactor, timeout); /* W5 */
-    if (woken == 0 && timeout != UINT64_MAX) {
-        /* Timed out (no message): learn how late such a wake-up comes. */
-        uint64_t late = spool_now_ns() - (now + timeout);
+    uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
+    uint64_t after = spool_now_ns();
+    if (woken == 0 && end && after >= end) {
+        /* Ran to its timeout (not a message, a signal or another early
+         * end): learn how late such a wake-up comes. */
+        uint64_t late = after - end;
         if (late > SPOOL_TIMER_SPIN_MAX_NS)
             late = SPOOL_TIMER_SPIN_MAX_NS; /* one preemption must not stick */
         w->wake_late_ns += ((int64_t)late - (int64_t)w->wake_late_ns) / 8;
@@ -646,8 +651,12 @@ static void finish_hand_off(void)
     if (!from)
         return;
     w->handed_off = NULL;
-    if (w->park_fn && w->park_fn(from, w->park_arg))
-        spool__wake(w, from); /* its wait was already over: it runs next */
+    if (w->park_fn && w->park_fn(from, w->park_arg)) {
+        /* Its wait was already over: runnable at once, and stealable (in
+         * the LIFO slot it would wait for whatever this task does next). */
+        push_local(w, from);
+        maybe_notify(w);
+    }
 }
 
 static void switch_out(spool__worker *w, spool_task *t, spool__action action)

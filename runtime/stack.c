@@ -212,9 +212,9 @@ static bool refill_from_depots(spool__stack_pool *pool)
     void *batch[SPOOL_STACK_BATCH];
     size_t n = 0;
     if (pool->depot_dirty)
-        n = spool__depot_take(pool->depot_dirty, batch, SPOOL_STACK_BATCH);
+        n = spool__depot_take(pool->depot_dirty, batch, SPOOL_STACK_BATCH, false);
     if (n == 0 && pool->depot_clean)
-        n = spool__depot_take(pool->depot_clean, batch, SPOOL_STACK_BATCH);
+        n = spool__depot_take(pool->depot_clean, batch, SPOOL_STACK_BATCH, true); /* both dry: ask */
     for (size_t i = 0; i < n; i++)
         push_free(pool, batch[i]);
     return n > 0;
@@ -315,7 +315,7 @@ size_t spool__stack_purge(spool__stack_pool *pool, size_t max)
     if (n < max && pool->depot_dirty && pool->depot_clean) {
         void *batch[SPOOL_STACK_BATCH];
         size_t want = max - n < SPOOL_STACK_BATCH ? max - n : SPOOL_STACK_BATCH;
-        size_t got = spool__depot_take(pool->depot_dirty, batch, want);
+        size_t got = spool__depot_take(pool->depot_dirty, batch, want, false);
         for (size_t i = 0; i < got; i++)
             purge_one(pool, batch[i]);
         size_t kept = spool__depot_put(pool->depot_clean, batch, got);

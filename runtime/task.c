@@ -36,10 +36,19 @@ static bool new_slab(spool__worker *w)
     size_t bytes = sizeof(struct spool__task_slab) + count * sizeof(spool_task);
     struct spool__task_slab *slab;
     if (bytes >= SPOOL_SLAB_HUGE) {
-        bytes = SPOOL_SLAB_HUGE; /* large anonymous maps are 2 MiB aligned */
-        slab = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (slab == MAP_FAILED)
+        /* Twice the size, then trimmed to a 2 MiB-aligned 2 MiB: a huge
+         * page needs the alignment (Linux 6.7+ aligns large maps itself,
+         * older kernels do not). */
+        bytes = SPOOL_SLAB_HUGE;
+        char *map = mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED)
             return false;
+        char *start = (char *)(((uintptr_t)map + bytes - 1) & ~(uintptr_t)(bytes - 1));
+        if (start > map)
+            munmap(map, (size_t)(start - map));
+        if (start + bytes < map + 2 * bytes)
+            munmap(start + bytes, (size_t)(map + 2 * bytes - (start + bytes)));
+        slab = (struct spool__task_slab *)start;
         madvise(slab, bytes, MADV_HUGEPAGE);
         slab->mapped = bytes;
         count = (bytes - sizeof *slab) / sizeof(spool_task);
@@ -85,7 +94,7 @@ spool_task *spool__task_alloc(spool__worker *w)
          * nothing to balance), then a new slab. */
         if (w->rt->nworkers > 1) {
             void *batch[SPOOL_TASK_BATCH];
-            size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH);
+            size_t n = spool__depot_take(&w->rt->task_depot, batch, SPOOL_TASK_BATCH, true);
             for (size_t i = 0; i < n; i++)
                 push_free(w, batch[i]);
             if (n)

@@ -19,7 +19,7 @@ START_TEST(a_depot_returns_what_it_was_given_and_asks_when_empty)
     spool__depot d;
     spool__depot_init(&d);
     void *out[8];
-    ck_assert_uint_eq(spool__depot_take(&d, out, 8), 0);
+    ck_assert_uint_eq(spool__depot_take(&d, out, 8, true), 0);
     ck_assert(spool__depot_wanted(&d)); /* empty: a cache asked */
     int items[5];
     void *in[5];
@@ -27,8 +27,8 @@ START_TEST(a_depot_returns_what_it_was_given_and_asks_when_empty)
         in[i] = &items[i];
     ck_assert_uint_eq(spool__depot_put(&d, in, 5), 5);
     ck_assert(!spool__depot_wanted(&d)); /* the one request was answered */
-    ck_assert_uint_eq(spool__depot_take(&d, out, 3), 3);
-    ck_assert_uint_eq(spool__depot_take(&d, out + 3, 8), 2);
+    ck_assert_uint_eq(spool__depot_take(&d, out, 3, true), 3);
+    ck_assert_uint_eq(spool__depot_take(&d, out + 3, 8, true), 2);
     /* Every item came back once. */
     for (int i = 0; i < 5; i++) {
         int seen = 0;
@@ -37,6 +37,29 @@ START_TEST(a_depot_returns_what_it_was_given_and_asks_when_empty)
         ck_assert_int_eq(seen, 1);
     }
     spool__depot_destroy(&d);
+}
+END_TEST
+
+/* Only a cache that ran dry asks the depots for stock; an idle worker's
+ * purge, which also looks in the dirty depot, must not ask. */
+START_TEST(only_a_dry_pool_asks_the_depots_for_stacks)
+{
+    spool__depot dirty, clean;
+    spool__depot_init(&dirty);
+    spool__depot_init(&clean);
+    spool__stack_pool pool;
+    spool__stack_pool_init(&pool, SPOOL_MIN_STACK_SIZE, &dirty, &clean);
+    for (int i = 0; i < 5; i++)
+        spool__stack_purge(&pool, 64); /* idle, nothing anywhere */
+    ck_assert(!spool__depot_wanted(&dirty));
+    ck_assert(!spool__depot_wanted(&clean));
+    spool__stack *s = spool__stack_get(&pool); /* dry: asks once, then carves */
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(atomic_load(&dirty.wanted) + atomic_load(&clean.wanted), 1);
+    spool__stack_put(&pool, s);
+    spool__stack_pool_destroy(&pool);
+    spool__depot_destroy(&dirty);
+    spool__depot_destroy(&clean);
 }
 END_TEST
 
@@ -90,6 +113,7 @@ static Suite *depot_suite(void)
     TCase *tc = tcase_create("depot");
     tcase_add_test(tc, a_depot_returns_what_it_was_given_and_asks_when_empty);
     tcase_add_test(tc, records_freed_on_another_worker_come_back_instead_of_new_slabs);
+    tcase_add_test(tc, only_a_dry_pool_asks_the_depots_for_stacks);
     suite_add_tcase(s, tc);
     return s;
 }
