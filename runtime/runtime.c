@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void spool__worker_set_current(spool__worker *w);
-void spool__task_init(spool_task *t, spool_fn fn, void *arg);
 
 /* Start-up latch: every worker creates its ring on its own thread, then
  * waits here until all have, or one has failed. Lives in spool_run's frame. */

@@ -162,7 +162,6 @@ __attribute__((noinline)) spool__worker *spool__worker_current(void)
     return tls_worker;
 }
 
-void spool__worker_set_current(spool__worker *w);
 void spool__worker_set_current(spool__worker *w)
 {
     tls_worker = w;

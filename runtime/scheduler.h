@@ -107,6 +107,9 @@ struct spool__runtime {
  * barrier, so that code in a task re-reads it after every switch: a task
  * may resume on another thread, and a cached TLS address would be wrong. */
 spool__worker *spool__worker_current(void);
+/* Makes w this thread's worker (NULL: none). Only while starting and
+ * stopping a worker (runtime.c). */
+void spool__worker_set_current(spool__worker *w);
 
 /* Switches the task running on w (the current worker) out with action
  * PARK: fn(t, arg) runs on the worker's stack once t's registers are saved;
@@ -124,6 +127,8 @@ void spool__wake(spool__worker *w, spool_task *t);
 spool_task *spool__task_alloc(spool__worker *w);
 void spool__task_free(spool__worker *w, spool_task *t);
 void spool__task_slabs_destroy(spool__worker *w);
+/* Fills a fresh record for fn(arg). */
+void spool__task_init(spool_task *t, spool_fn fn, void *arg);
 /* Puts a new task on w's queues and counts it. */
 void spool__task_schedule_new(spool__worker *w, spool_task *t);
 

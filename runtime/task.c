@@ -151,8 +151,6 @@ void spool__task_slabs_destroy(spool__worker *w)
     w->nfree_tasks = 0;
 }
 
-/* Fills a fresh record. */
-void spool__task_init(spool_task *t, spool_fn fn, void *arg);
 void spool__task_init(spool_task *t, spool_fn fn, void *arg)
 {
     t->ctx.sp = NULL;
