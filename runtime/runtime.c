@@ -70,6 +70,8 @@ static int worker_start(spool__worker *w)
 #endif
     int rc = spool__reactor_init(&w->reactor);
     if (rc == 0)
+        /* Release: pairs with the acquire loads of wakers (scheduler.c);
+         * the latch below orders it before any of them anyway. */
         atomic_store_explicit(&w->ring_fd, spool__reactor_fd(&w->reactor), memory_order_release);
     return latch_arrive(w->rt->latch, rc);
 }

@@ -135,13 +135,6 @@
 #define SPOOL_TIMER_SPIN_MAX_NS (250u * 1000u)
 #define SPOOL_TIMER_SPIN_START_NS (50u * 1000u)
 
-static uint64_t spin_window(const spool__worker *w)
-{
-    uint64_t ns = 2 * w->wake_late_ns + 10u * 1000u;
-    if (ns < SPOOL_TIMER_SPIN_MIN_NS)
-        return SPOOL_TIMER_SPIN_MIN_NS;
-    return ns > SPOOL_TIMER_SPIN_MAX_NS ? SPOOL_TIMER_SPIN_MAX_NS : ns;
-}
 /* The longest a worker stays parked without a timer: a safety net so that
  * a wake-up message that could not be delivered (or a racy spawn hint)
  * delays work by at most this much. One wake-up a second per idle worker
@@ -149,6 +142,14 @@ static uint64_t spin_window(const spool__worker *w)
 #define SPOOL_PARK_MAX_NS (1000u * 1000u * 1000u)
 /* Batch taken from the inject queue at most (half a deque). */
 #define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)
+
+static uint64_t spin_window(const spool__worker *w)
+{
+    uint64_t ns = 2 * w->wake_late_ns + 10u * 1000u;
+    if (ns < SPOOL_TIMER_SPIN_MIN_NS)
+        return SPOOL_TIMER_SPIN_MIN_NS;
+    return ns > SPOOL_TIMER_SPIN_MAX_NS ? SPOOL_TIMER_SPIN_MAX_NS : ns;
+}
 
 static __thread spool__worker *tls_worker;
 
@@ -269,10 +270,19 @@ static bool start_searching(spool__worker *w)
     return true;
 }
 
+/* Any stealable work anywhere? Used after advertising idleness (W4). */
+static bool work_visible(spool__runtime *rt)
+{
+    if (spool__inject_len(&rt->inject) > 0)
+        return true;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (spool__deque_len(&rt->workers[i].deque) > 0)
+            return true;
+    return false;
+}
+
 /* w found work while searching. The last searcher to stop wakes another
  * worker if work is still waiting, so the search goes on for it. */
-static bool work_visible(spool__runtime *rt);
-
 static void stop_searching(spool__worker *w)
 {
     if (!w->searching)
@@ -308,17 +318,6 @@ static spool_task *steal_work(spool__worker *w)
             return t;
     }
     return inject_take(w, SPOOL_INJECT_BATCH);
-}
-
-/* Any stealable work anywhere? Used after advertising idleness (W4). */
-static bool work_visible(spool__runtime *rt)
-{
-    if (spool__inject_len(&rt->inject) > 0)
-        return true;
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        if (spool__deque_len(&rt->workers[i].deque) > 0)
-            return true;
-    return false;
 }
 
 static bool quiescent(spool__runtime *rt)
@@ -495,6 +494,20 @@ static bool others_waiting(spool__worker *w)
     return spool__deque_len(&w->deque) > 0 || spool__inject_len(&w->rt->inject) > 0;
 }
 
+/* Whether the LIFO slot's task may run next: within its budget, or nobody
+ * else waits. */
+static bool lifo_may_run(spool__worker *w)
+{
+    return w->lifo_polls < SPOOL_LIFO_MAX_POLLS || !others_waiting(w);
+}
+
+/* Whether scheduler tick `tick` has duties besides running a task: firing
+ * timers, or the fairness pick. */
+static bool tick_has_duties(const spool__worker *w, uint32_t tick)
+{
+    return tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0);
+}
+
 static spool_task *next_task(spool__worker *w)
 {
     spool_task *t = w->lifo;
@@ -516,7 +529,7 @@ static spool_task *next_task(spool__worker *w)
     }
     if (t) {
         w->lifo = NULL;
-        if (w->lifo_polls < SPOOL_LIFO_MAX_POLLS || !others_waiting(w)) {
+        if (lifo_may_run(w)) {
             w->lifo_polls++;
             return t;
         }
@@ -562,6 +575,8 @@ found:
     }
 }
 
+static void run_task(spool__worker *w, spool_task *t);
+
 void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
@@ -572,7 +587,7 @@ void spool__worker_loop(spool__worker *w)
         if (!t && !(t = find_work(w)))
             return;
         w->idle_since = 0;
-        spool__run_task(w, t);
+        run_task(w, t);
     }
 }
 
@@ -595,7 +610,7 @@ __attribute__((no_sanitize_thread)) static void task_entry(void *arg)
     __builtin_unreachable();
 }
 
-void spool__run_task(spool__worker *w, spool_task *t)
+static void run_task(spool__worker *w, spool_task *t)
 {
     if (!t->stack) {
         t->stack = spool__stack_get(&w->stacks);
@@ -680,9 +695,7 @@ static spool_task *hand_off_target(spool__worker *w)
     if (!next || !next->stack)
         return NULL;
     uint32_t tick = w->tick + 1;
-    if (tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0))
-        return NULL;
-    if (w->lifo_polls >= SPOOL_LIFO_MAX_POLLS && others_waiting(w))
+    if (tick_has_duties(w, tick) || !lifo_may_run(w))
         return NULL;
     w->tick = tick;
     w->lifo_polls++;
@@ -768,7 +781,8 @@ static void finish_task(spool__worker *w, spool_task *t)
         t->stack = NULL;
     }
     if (t == rt->main_task) {
-        rt->main_result = t->result;
+        rt->main_result = t->result; /* read by spool_run after the threads are joined */
+        /* seq_cst: part of the quiescence check in park (after W3). */
         atomic_store_explicit(&rt->main_done, true, memory_order_seq_cst);
     } else {
         /* acq_rel: releases `result` to the joiner's CAS (sync/join.c) and

@@ -134,8 +134,6 @@ void spool__task_schedule_new(spool__worker *w, spool_task *t);
 
 /* The scheduler loop of worker w; returns at shutdown (scheduler.c). */
 void spool__worker_loop(spool__worker *w);
-/* Runs t until it switches out, then carries out its action (scheduler.c). */
-void spool__run_task(spool__worker *w, spool_task *t);
 /* Wakes a parked worker if work is queued that it could take and no worker
  * is already searching (scheduler.c). Worker context. */
 void spool__notify(spool__worker *w);

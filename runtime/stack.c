@@ -205,6 +205,17 @@ static void push_free(spool__stack_pool *pool, spool__stack *s)
     pool->nfree++;
 }
 
+/* The first stack of one of the pool's free lists, or NULL. */
+static spool__stack *pop_free(spool__stack_pool *pool, spool__stack **list)
+{
+    spool__stack *s = *list;
+    if (s) {
+        *list = s->next;
+        pool->nfree--;
+    }
+    return s;
+}
+
 /* Takes a batch from the depots (warm stacks first: reusing them costs no
  * page fault); false if both were empty. */
 static bool refill_from_depots(spool__stack_pool *pool)
@@ -220,50 +231,44 @@ static bool refill_from_depots(spool__stack_pool *pool)
     return n > 0;
 }
 
+/* Moves up to max stacks of one free list to a depot; returns how many
+ * the depot took (the rest, if it could not grow, stay here). */
+static size_t spill_list(spool__stack_pool *pool, spool__stack **list, spool__depot *depot, size_t max)
+{
+    void *batch[SPOOL_STACK_BATCH];
+    size_t n = 0;
+    spool__stack *s;
+    while (n < max && (s = pop_free(pool, list)))
+        batch[n++] = s;
+    if (n == 0)
+        return 0;
+    size_t kept = spool__depot_put(depot, batch, n);
+    for (size_t i = kept; i < n; i++)
+        push_free(pool, batch[i]);
+    return kept;
+}
+
 /* Hands SPOOL_STACK_BATCH free stacks to the depots: purged ones to the
  * clean depot, the others, as they are, to the dirty one (purging here,
  * on a task's exit path, would cost a TLB shoot-down per stack). */
 static void spill_to_depots(spool__stack_pool *pool)
 {
-    void *batch[SPOOL_STACK_BATCH];
-    size_t n = 0;
-    while (n < SPOOL_STACK_BATCH && pool->clean) {
-        spool__stack *s = pool->clean;
-        pool->clean = s->next;
-        pool->nfree--;
-        batch[n++] = s;
-    }
-    size_t kept = spool__depot_put(pool->depot_clean, batch, n);
-    for (size_t i = kept; i < n; i++) /* the depot could not grow: keep them */
-        push_free(pool, batch[i]);
-    n = 0;
-    while (n < SPOOL_STACK_BATCH - kept && pool->dirty) {
-        spool__stack *s = pool->dirty;
-        pool->dirty = s->next;
-        pool->nfree--;
-        batch[n++] = s;
-    }
-    kept = spool__depot_put(pool->depot_dirty, batch, n);
-    for (size_t i = kept; i < n; i++)
-        push_free(pool, batch[i]);
+    size_t n = spill_list(pool, &pool->clean, pool->depot_clean, SPOOL_STACK_BATCH);
+    spill_list(pool, &pool->dirty, pool->depot_dirty, SPOOL_STACK_BATCH - n);
 }
 
 spool__stack *spool__stack_get(spool__stack_pool *pool)
 {
-    spool__stack *s = pool->dirty;
-    if (s) {
-        pool->dirty = s->next;
-        pool->nfree--;
-        return s;
+    /* Warm stacks first, then purged ones, then the depots, then carve. */
+    for (int refilled = 0;; refilled = 1) {
+        spool__stack *s = pop_free(pool, &pool->dirty);
+        if (!s)
+            s = pop_free(pool, &pool->clean);
+        if (s)
+            return s;
+        if (refilled || !refill_from_depots(pool))
+            return carve(pool);
     }
-    if (!pool->clean && !pool->dirty && !refill_from_depots(pool))
-        return carve(pool);
-    if (!pool->clean) /* the depots gave warm stacks */
-        return spool__stack_get(pool);
-    s = pool->clean;
-    pool->clean = s->next;
-    pool->nfree--;
-    return s;
 }
 
 void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
@@ -272,9 +277,8 @@ void spool__stack_put(spool__stack_pool *pool, spool__stack *s)
      * its last task left behind. */
     spool__asan_unpoison(s->base, pool->stack_size);
     s->dirty = true;
-    s->next = pool->dirty;
-    pool->dirty = s;
-    if (++pool->nfree > SPOOL_STACK_CACHE && pool->depot_dirty && pool->depot_clean &&
+    push_free(pool, s);
+    if (pool->nfree > SPOOL_STACK_CACHE && pool->depot_dirty && pool->depot_clean &&
         spool__depot_low(pool->depot_dirty) && spool__depot_low(pool->depot_clean)) {
         /* One batch to stock the depots; everything past the cap if a
          * pool ran dry (it is carving meanwhile). */
@@ -304,10 +308,8 @@ static void purge_one(spool__stack_pool *pool, spool__stack *s)
 size_t spool__stack_purge(spool__stack_pool *pool, size_t max)
 {
     size_t n = 0;
-    while (pool->dirty && n < max) {
-        spool__stack *s = pool->dirty;
-        pool->dirty = s->next;
-        pool->nfree--;
+    spool__stack *s;
+    while (n < max && (s = pop_free(pool, &pool->dirty))) {
         purge_one(pool, s);
         push_free(pool, s);
         n++;

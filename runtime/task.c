@@ -79,15 +79,23 @@ static void push_free(spool__worker *w, spool_task *t)
     w->nfree_tasks++;
 }
 
+/* The first free record of w, or NULL. */
+static spool_task *pop_free(spool__worker *w)
+{
+    spool_task *t = w->free_tasks;
+    if (t) {
+        w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
+        w->nfree_tasks--;
+    }
+    return t;
+}
+
 spool_task *spool__task_alloc(spool__worker *w)
 {
     for (;;) {
-        spool_task *t = w->free_tasks;
-        if (t) {
-            w->free_tasks = atomic_load_explicit(&t->next, memory_order_relaxed);
-            w->nfree_tasks--;
+        spool_task *t = pop_free(w);
+        if (t)
             return t;
-        }
         if (w->slab_bump != w->slab_end)
             return w->slab_bump++;
         /* Dry: records freed on other workers first (one worker has
@@ -118,12 +126,8 @@ void spool__task_free(spool__worker *w, spool_task *t)
     do {
         void *batch[SPOOL_TASK_BATCH];
         size_t n = 0;
-        while (n < SPOOL_TASK_BATCH && w->nfree_tasks > SPOOL_TASK_CACHE) {
-            spool_task *x = w->free_tasks;
-            w->free_tasks = atomic_load_explicit(&x->next, memory_order_relaxed);
-            w->nfree_tasks--;
-            batch[n++] = x;
-        }
+        while (n < SPOOL_TASK_BATCH && w->nfree_tasks > SPOOL_TASK_CACHE)
+            batch[n++] = pop_free(w);
         size_t kept = spool__depot_put(d, batch, n);
         if (kept < n) { /* the depot could not grow: keep the rest */
             for (size_t i = kept; i < n; i++)
