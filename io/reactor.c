@@ -13,20 +13,25 @@
  * will submit more, and the CQ is sized at twice this by the kernel. */
 #define SPOOL_RING_ENTRIES 256u
 
-int spool__reactor_init(spool__reactor *r)
+static const unsigned ring_attempts[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+        IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_COOP_TASKRUN, /* the first a shared ring may use */
+    0,
+};
+#define SHARED_FIRST 2u
+
+/* Tries ring_attempts[first..] in order. Only worker rings take part in
+ * failure injection (the tests count worker ring set-ups). */
+static int ring_init(spool__reactor *r, size_t first)
 {
-    static const unsigned attempts[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
-            IORING_SETUP_TASKRUN_FLAG,
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        IORING_SETUP_COOP_TASKRUN,
-        0,
-    };
     int rc = -EINVAL;
     memset(r, 0, sizeof *r);
-    if (spool__failpoint_hit(SPOOL__FAIL_RING))
+    if (first == 0 && spool__failpoint_hit(SPOOL__FAIL_RING))
         return -ENOMEM;
-    for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
+    const unsigned *attempts = ring_attempts;
+    for (size_t i = first; i < sizeof ring_attempts / sizeof ring_attempts[0]; i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
         p.flags = attempts[i];
@@ -40,6 +45,16 @@ int spool__reactor_init(spool__reactor *r)
             break; /* ENOMEM, EPERM, ENOSYS: no flag set will help */
     }
     return rc;
+}
+
+int spool__reactor_init(spool__reactor *r)
+{
+    return ring_init(r, 0);
+}
+
+int spool__reactor_init_shared(spool__reactor *r)
+{
+    return ring_init(r, SHARED_FIRST);
 }
 
 void spool__reactor_exit(spool__reactor *r)

@@ -29,6 +29,10 @@ typedef struct spool__reactor {
  * negative errno (-ENOSYS / -EPERM where io_uring is disabled). Must run on
  * the thread that will own the ring. */
 int spool__reactor_init(spool__reactor *r);
+/* A ring any thread may submit to, one at a time (the caller serialises):
+ * no SINGLE_ISSUER or DEFER_TASKRUN. Used only to send wake-ups
+ * (runtime.c, "remote wake-ups"); reap its failed sends with a wait of 0. */
+int spool__reactor_init_shared(spool__reactor *r);
 void spool__reactor_exit(spool__reactor *r);
 
 /* Submits pending SQEs and waits for at least one CQE or until timeout_ns

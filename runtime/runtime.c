@@ -5,6 +5,7 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -96,6 +97,106 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* ---- shutdown and reports ---------------------------------------------- */
+
+/* Shutdown: when main has returned, every task still running is cancelled
+ * (rt->cancelling makes all their waits fail, now and later), and those
+ * parked are unparked so they see it. The scan runs over every record of
+ * every slab: a record whose token says PARKED holds a parked task (only
+ * a switched-out task sets it), and the unpark's CAS decides for a
+ * record that changes meanwhile. Tasks spawned after the flag see it at
+ * their first wait. */
+static void unpark_if_parked(spool_task *t, void *arg)
+{
+    (void)arg;
+    if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) == SPOOL__TOKEN_PARKED)
+        spool__unpark(t);
+}
+
+void spool__runtime_begin_cancel_all(spool__worker *w)
+{
+    spool__remote_close(w->rt);
+    spool__task_for_each_record(w->rt, unpark_if_parked, NULL);
+}
+
+void spool__task_describe(const spool_task *t, char *buf, size_t n)
+{
+    const char *name = spool_task_name(t);
+    if (name)
+        snprintf(buf, n, "task '%s'", name);
+    else
+        snprintf(buf, n, "task %p", (const void *)t);
+}
+
+void spool__report_task_error(spool__runtime *rt, spool_task *t, int result)
+{
+    if (rt->on_task_error) {
+        rt->on_task_error(t, result, rt->on_task_error_arg);
+        return;
+    }
+    char name[96];
+    spool__task_describe(t, name, sizeof name);
+    fprintf(stderr, "spool: detached %s failed: %s (%d)\n", name, spool_strerror(result), result);
+}
+
+/* Debug mode, at the end: tasks that ended and were never joined nor
+ * detached still hold their records (join word DONE). */
+struct unjoined {
+    spool_task *main;
+    unsigned count;
+};
+
+static void report_if_unjoined(spool_task *t, void *arg)
+{
+    struct unjoined *u = arg;
+    if (t == u->main || atomic_load_explicit(&t->join, memory_order_relaxed) != SPOOL__JOIN_DONE)
+        return;
+    if (u->count++ < 10) {
+        char name[96];
+        spool__task_describe(t, name, sizeof name);
+        fprintf(stderr, "spool debug: %s (result %d) was never joined nor detached\n", name, t->result);
+    }
+}
+
+static void report_unjoined(spool__runtime *rt)
+{
+    struct unjoined u = {rt->main_task, 0};
+    spool__task_for_each_record(rt, report_if_unjoined, &u);
+    if (u.count > 10)
+        fprintf(stderr, "spool debug: ... %u tasks in all were never joined nor detached\n", u.count);
+}
+
+int spool_stats(struct spool_stats *out)
+{
+    if (!out)
+        return -EINVAL;
+    spool__worker *self = spool__worker_current();
+    if (!self || !self->current)
+        return -EPERM;
+    spool__runtime *rt = self->rt;
+    memset(out, 0, sizeof *out);
+    out->workers = rt->nworkers;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        spool__worker *w = &rt->workers[i];
+        spool_worker_stats *s = &out->worker[i];
+        s->spawned = atomic_load_explicit(&w->spawned, memory_order_relaxed);
+        s->exited = atomic_load_explicit(&w->exited, memory_order_relaxed);
+        s->stolen = atomic_load_explicit(&w->stat_stolen, memory_order_relaxed);
+        s->parked = atomic_load_explicit(&w->stat_parked, memory_order_relaxed);
+        s->woken = atomic_load_explicit(&w->stat_woken, memory_order_relaxed);
+        s->idle = atomic_load_explicit(&w->stat_idle, memory_order_relaxed);
+        out->total.spawned += s->spawned;
+        out->total.exited += s->exited;
+        out->total.stolen += s->stolen;
+        out->total.parked += s->parked;
+        out->total.woken += s->woken;
+        out->total.idle += s->idle;
+    }
+    uint64_t spawned = out->total.spawned + spool__remote_spawned(rt);
+    out->alive = spawned > out->total.exited ? spawned - out->total.exited : 0;
+    return 0;
+}
+
 static unsigned online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -104,8 +205,18 @@ static unsigned online_cpus(void)
     return n > (long)SPOOL_MAX_WORKERS ? SPOOL_MAX_WORKERS : (unsigned)n;
 }
 
+static void forget_name(spool_task *t, void *arg)
+{
+    (void)arg;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__STATE_NAMED)
+        spool__name_forget(t);
+}
+
 static void destroy(spool__runtime *rt)
 {
+    spool__blocking_destroy(rt);
+    if (rt->remote) /* records exist only once the remote side is up */
+        spool__task_for_each_record(rt, forget_name, NULL); /* names of tasks never freed */
     for (unsigned i = 0; i < rt->nworkers; i++) {
         spool__worker *w = &rt->workers[i];
         spool__reactor_exit(&w->reactor);
@@ -115,6 +226,7 @@ static void destroy(spool__runtime *rt)
     }
     spool__depot_destroy(&rt->stack_depot_dirty);
     spool__depot_destroy(&rt->stack_depot_clean);
+    spool__remote_destroy(rt);
     spool__depot_destroy(&rt->task_depot);
     free(rt->workers);
     free(rt);
@@ -166,6 +278,18 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         atomic_init(&w->ring_fd, -1);
     }
     rt->stack_size = rt->workers[0].stacks.stack_size; /* rounded to pages */
+    const char *env = getenv("SPOOL_DEBUG");
+    rt->debug = (cfg && cfg->debug) || (env && strcmp(env, "1") == 0);
+    rt->on_task_error = cfg ? cfg->on_task_error : NULL;
+    rt->on_task_error_arg = cfg ? cfg->on_task_error_arg : NULL;
+    int setup = spool__remote_init(rt);
+    if (!setup)
+        setup = spool__blocking_init(rt, cfg && cfg->blocking_threads ? cfg->blocking_threads : SPOOL_DEFAULT_BLOCKING_THREADS,
+                                     cfg && cfg->blocking_idle_ns ? cfg->blocking_idle_ns : SPOOL_DEFAULT_BLOCKING_IDLE_NS);
+    if (setup) {
+        destroy(rt);
+        return setup;
+    }
 
     /* main is queued on worker 0 (this thread) before anything starts. */
     spool__worker *w0 = &rt->workers[0];
@@ -195,6 +319,8 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         pthread_join(rt->workers[i].thread, NULL);
     if (rc == 0)
         rc = rt->main_result;
+    if (rt->debug)
+        report_unjoined(rt);
     destroy(rt);
     pthread_mutex_destroy(&latch.mu);
     pthread_cond_destroy(&latch.cv);

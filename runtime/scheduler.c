@@ -98,6 +98,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Runs of the LIFO slot before its task must queue like the others:
@@ -240,12 +241,21 @@ static unsigned fire_timers(spool__worker *w)
     unsigned total = 0, n;
     do {
         spool_task *due[SPOOL_FIRE_BATCH];
+        spool__timer_entry e;
+        unsigned popped = 0;
         n = 0;
-        while (n < SPOOL_FIRE_BATCH && (due[n] = spool__timer_pop_due(&w->timers, now)))
-            n++;
+        /* An entry whose wait is over is stale: dropped. A live one
+         * unparks its task; if the task is not parked (it is on its way
+         * out of the wait, or about to park) the token does the rest. */
+        while (popped < SPOOL_FIRE_BATCH && spool__timer_pop_due(&w->timers, now, &e)) {
+            popped++;
+            if (spool__timer_entry_live(&e) && spool__unpark_claim(e.task))
+                due[n++] = e.task;
+        }
         for (unsigned i = n; i-- > 0;)
             push_local(w, due[i]);
         total += n;
+        n = popped;
     } while (n == SPOOL_FIRE_BATCH);
     /* A few timer tasks are run here sooner than a parked worker could be
      * woken to take them (~15-50 us): only a burst calls for help. */
@@ -314,8 +324,13 @@ static spool_task *steal_work(spool__worker *w)
         if (v == w->index)
             continue;
         spool_task *t = spool__deque_steal_half(&rt->workers[v].deque, &w->deque);
-        if (t)
+        if (t) {
+            atomic_store_explicit(&w->stat_stolen,
+                                  atomic_load_explicit(&w->stat_stolen, memory_order_relaxed) + 1 +
+                                      (uint64_t)spool__deque_len(&w->deque),
+                                  memory_order_relaxed);
             return t;
+        }
     }
     return inject_take(w, SPOOL_INJECT_BATCH);
 }
@@ -330,6 +345,7 @@ static bool quiescent(spool__runtime *rt)
         exited += atomic_load_explicit(&rt->workers[i].exited, memory_order_seq_cst);
     for (unsigned i = 0; i < rt->nworkers; i++)
         spawned += atomic_load_explicit(&rt->workers[i].spawned, memory_order_seq_cst);
+    spawned += spool__remote_spawned(rt);
     return exited == spawned;
 }
 
@@ -366,19 +382,19 @@ static bool clear_idle(spool__worker *w)
     return true;
 }
 
-/* A producer's side of the protocol (P2, P3). */
-void spool__notify(spool__worker *w)
+/* A producer's side of the protocol (P2, P3), up to the choice of the
+ * worker to wake; the caller sends the message. */
+int spool__claim_idle_worker(spool__runtime *rt)
 {
-    spool__runtime *rt = w->rt;
     spool__fence_seq_cst(); /* P2: pairs with W3 */
     if (atomic_load_explicit(&rt->nsearching, memory_order_seq_cst) != 0)
-        return; /* a searcher will reach W4 after us, or find the task */
+        return -1; /* a searcher will reach W4 after us, or find the task */
     if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0)
-        return; /* everyone is awake and will look at the queues */
+        return -1; /* everyone is awake and will look at the queues */
     unsigned zero = 0;
     if (!atomic_compare_exchange_strong_explicit(&rt->nsearching, &zero, 1, memory_order_seq_cst,
                                                  memory_order_seq_cst))
-        return; /* another producer is waking someone */
+        return -1; /* another producer is waking someone */
     for (unsigned word = 0; word < SPOOL__IDLE_WORDS; word++) {
         uint64_t m = atomic_load_explicit(&rt->idle_mask[word], memory_order_seq_cst);
         while (m) {
@@ -386,15 +402,22 @@ void spool__notify(spool__worker *w)
             uint64_t old = atomic_fetch_and_explicit(&rt->idle_mask[word], ~bit, memory_order_seq_cst);
             if (old & bit) {
                 atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
-                unsigned v = word * 64 + (unsigned)__builtin_ctzll(bit);
-                spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[v].ring_fd, memory_order_acquire));
-                return; /* v inherits our searching count */
+                return (int)(word * 64 + (unsigned)__builtin_ctzll(bit)); /* it inherits our searching count */
             }
             m = old & ~bit;
         }
     }
     /* Nobody idle after all. A worker parking from now on re-checks (W4). */
     atomic_fetch_sub_explicit(&rt->nsearching, 1, memory_order_seq_cst);
+    return -1;
+}
+
+void spool__notify(spool__worker *w)
+{
+    spool__runtime *rt = w->rt;
+    int v = spool__claim_idle_worker(rt);
+    if (v >= 0)
+        spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[v].ring_fd, memory_order_acquire));
 }
 
 /* The parking side of the protocol (W1-W5). Returns when w should look for
@@ -453,6 +476,8 @@ static void park(spool__worker *w)
         if (timeout > until_purge)
             timeout = until_purge;
     }
+    atomic_store_explicit(&w->stat_idle, atomic_load_explicit(&w->stat_idle, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     int woken = spool__reactor_wait(&w->reactor, timeout); /* W5 */
     uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
     uint64_t after = spool_now_ns();
@@ -577,6 +602,22 @@ found:
 
 static void run_task(spool__worker *w, spool_task *t);
 
+/* Debug mode: t, which ran since w->run_start, reached a wait point (or
+ * ended); report it if it held its worker too long (asyncio's slow-callback
+ * warning). Starts the clock for the next task. */
+static void debug_ran(spool__worker *w, spool_task *t)
+{
+    uint64_t now = spool_now_ns();
+    uint64_t ran = now - w->run_start;
+    w->run_start = now;
+    if (ran < SPOOL_DEBUG_SLOW_NS)
+        return;
+    char name[96];
+    spool__task_describe(t, name, sizeof name);
+    fprintf(stderr, "spool debug: %s ran %.1f ms without reaching a wait point (worker %u)\n", name,
+            (double)ran / 1e6, w->index);
+}
+
 void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
@@ -601,7 +642,10 @@ __attribute__((no_sanitize_thread)) static void task_entry(void *arg)
 {
     spool_task *t = arg;
     spool__asan_finish(NULL); /* first arrival on this stack */
-    t->result = t->fn(t->arg);
+    spool_fn fn = t->u.start.fn;
+    void *fn_arg = t->u.start.arg;
+    spool__task_start_running(spool__worker_current(), t);
+    t->result = fn(fn_arg);
     spool__worker *w = spool__worker_current();
     w->action = SPOOL__ACT_EXIT;
     spool__tsan_switch(w->tsan_fiber);
@@ -617,6 +661,7 @@ static void run_task(spool__worker *w, spool_task *t)
         if (!t->stack) {
             /* No stack can be had: the task ends without running, with
              * the error as its result, and the runtime goes on. */
+            spool__task_start_running(w, t);
             t->result = -ENOMEM;
             finish_task(w, t);
             return;
@@ -624,6 +669,8 @@ static void run_task(spool__worker *w, spool_task *t)
         spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
     }
     w->current = t;
+    if (w->rt->debug)
+        w->run_start = spool_now_ns();
     for (;;) {
         spool__tsan_switch(t->stack->tsan_fiber);
         spool__asan_start(&w->asan_fake_stack, t->stack->base, w->rt->stack_size);
@@ -632,6 +679,8 @@ static void run_task(spool__worker *w, spool_task *t)
         /* The task that switched back to us: t, or one that t handed the
          * worker to directly (hand_off), and so on. */
         t = w->current;
+        if (w->rt->debug)
+            debug_ran(w, t);
         /* Its control words stay in force (switch_out does not load ours).
          * Read them now: once t is published, another worker may resume
          * it and reuse this frame. */
@@ -710,6 +759,8 @@ static spool_task *hand_off_target(spool__worker *w)
  * saved. */
 static void hand_off(spool__worker *w, spool_task *t, spool_task *next)
 {
+    if (w->rt->debug)
+        debug_ran(w, t);
     w->handed_off = t;
     w->current = next;
     w->fp_words = spool__fp_words(&next->ctx); /* in force after the switch */
@@ -782,19 +833,13 @@ static void finish_task(spool__worker *w, spool_task *t)
     }
     if (t == rt->main_task) {
         rt->main_result = t->result; /* read by spool_run after the threads are joined */
+        /* Every task still running is cancelled before anyone can see
+         * main_done: the runtime is then only waiting for them. */
+        spool__runtime_begin_cancel_all(w);
         /* seq_cst: part of the quiescence check in park (after W3). */
         atomic_store_explicit(&rt->main_done, true, memory_order_seq_cst);
     } else {
-        /* acq_rel: releases `result` to the joiner's CAS (sync/join.c) and
-         * acquires its frame. */
-        struct spool__join_frame *f = atomic_exchange_explicit(&t->join, SPOOL__JOIN_DONE, memory_order_acq_rel);
-        if (f) {
-            /* Read the waiter before the decrement: once pending reaches
-             * zero the frame may be gone (only if we are not the last). */
-            spool_task *waiter = f->waiter;
-            if (atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1)
-                spool__wake(w, waiter);
-        }
+        spool__task_publish_exit(w, t);
     }
     /* Counted last: while this task's joiner is not yet woken, the runtime
      * must not look quiescent (the joiner is alive anyway). Release, paired

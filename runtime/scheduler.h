@@ -13,6 +13,7 @@
 #include "stack.h"
 #include "task.h"
 #include "timer.h"
+#include "wait.h"
 
 #include <pthread.h>
 #include <spool/spool.h>
@@ -63,13 +64,18 @@ typedef struct spool__worker {
     _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
     spool_task *free_tasks;           /* recycled task records */
     size_t nfree_tasks;               /* how many */
-    struct spool__task_slab *slabs;   /* every record slab this worker allocated */
+    /* Every record slab this worker allocated: owner pushes (release),
+     * the shutdown scan reads (acquire). */
+    _Atomic(struct spool__task_slab *) slabs;
     spool_task *slab_bump, *slab_end; /* unused records of the newest slab */
     size_t slab_next_count;           /* records in the next slab (they grow) */
     /* Owner writes (+1; `exited` with release), parking workers read all
      * (see scheduler.c, "Ending"): tasks spawned here / tasks that exited
      * here. */
     _Atomic uint64_t spawned, exited;
+    /* Counters for spool_stats: owner-written (relaxed), read by anyone. */
+    _Atomic uint64_t stat_stolen, stat_parked, stat_woken, stat_idle;
+    uint64_t run_start;               /* debug mode: when the current task was switched in */
     pthread_t thread;
     int saved_timerslack;             /* the thread's timer slack before it became a worker */
 #if defined(SPOOL_ASAN)
@@ -101,6 +107,15 @@ struct spool__runtime {
     int main_result;                  /* written by main's exit, read after shutdown */
     spool_task *main_task;
     struct spool__start_latch *latch; /* start-up rendezvous (runtime.c) */
+    /* Set (under remote.lock) when main has exited: every wait of every
+     * task fails with -ECANCELED from then on, and no remote spawn is
+     * accepted (runtime.c, "Shutdown"). */
+    _Atomic bool cancelling;
+    bool debug;                       /* debug reports (spool_config.debug / SPOOL_DEBUG) */
+    void (*on_task_error)(spool_task *, int, void *);
+    void *on_task_error_arg;
+    struct spool__remote *remote;     /* threads outside the pool (remote.c) */
+    struct spool__blocking_pool *blocking; /* spool_to_thread (blocking.c) */
 };
 
 /* The worker this thread runs, or NULL. Not inlined, and a compiler
@@ -123,14 +138,66 @@ void spool__suspend(spool__worker *w, spool__park_fn fn, void *arg);
  * waits. Worker context (task or scheduler); t must be fully switched out. */
 void spool__wake(spool__worker *w, spool_task *t);
 
+/* Switches t's record from `start` to `run` (task_entry, or an exit
+ * without running): t runs on w. */
+static inline void spool__task_start_running(spool__worker *w, spool_task *t)
+{
+    t->u.run.scope = NULL;
+    t->u.run.rt = w->rt;
+}
+
 /* Task records (task.c). Owner-only caches. */
 spool_task *spool__task_alloc(spool__worker *w);
 void spool__task_free(spool__worker *w, spool_task *t);
 void spool__task_slabs_destroy(spool__worker *w);
 /* Fills a fresh record for fn(arg). */
 void spool__task_init(spool_task *t, spool_fn fn, void *arg);
+/* Allocates, fills and schedules a task on w (spool_spawn's body). */
+spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg);
+/* The worker-shaped record cache of threads outside the pool, or NULL
+ * (remote.c). */
+spool__worker *spool__remote_allocator(spool__runtime *rt);
 /* Puts a new task on w's queues and counts it. */
 void spool__task_schedule_new(spool__worker *w, spool_task *t);
+
+/* Pushes t (runnable) on rt's global queue from any thread, and wakes a
+ * parked worker for it (remote.c). */
+void spool__runtime_push_remote(spool__runtime *rt, spool_task *t);
+/* The remote side's life cycle and record cache (remote.c). close: no
+ * remote spawn is accepted from now on, and every wait fails with
+ * -ECANCELED (sets rt->cancelling). */
+int spool__remote_init(spool__runtime *rt);
+void spool__remote_destroy(spool__runtime *rt);
+void spool__remote_close(spool__runtime *rt);
+void spool__remote_free_record(spool__runtime *rt, spool_task *t);
+/* The blocking pool (blocking.c): created with the runtime, its threads on
+ * demand; destroy joins them (none is busy by then: their callers are
+ * tasks, and every task has ended). */
+int spool__blocking_init(spool__runtime *rt, unsigned cap, uint64_t idle_ns);
+void spool__blocking_destroy(spool__runtime *rt);
+/* Like spool__notify, for a thread that is not a worker of rt (remote.c). */
+void spool__notify_remote(spool__runtime *rt);
+/* Claims an idle worker for a producer that found nobody searching (P3):
+ * returns its index (it now counts as searching), or -1 (scheduler.c). */
+int spool__claim_idle_worker(spool__runtime *rt);
+
+/* The exit path's duties towards whoever owns the record: publish the
+ * result to the joiner, or free a detached task (join.c). Worker context. */
+void spool__task_publish_exit(spool__worker *w, spool_task *t);
+/* Drops t's entry from the name table (names.c). */
+void spool__name_forget(spool_task *t);
+/* Writes a task's name for reports into buf: "'name'" or "task 0x... (fn
+ * 0x...)" (runtime.c). */
+void spool__task_describe(const spool_task *t, char *buf, size_t n);
+/* Tasks spawned from outside the pool so far (remote.c); seq_cst. */
+uint64_t spool__remote_spawned(spool__runtime *rt);
+/* Reports a detached task's failure (runtime.c). */
+void spool__report_task_error(spool__runtime *rt, spool_task *t, int result);
+/* Calls fn(t, arg) on every record of rt that may hold a task (task.c);
+ * records allocated concurrently may be missed. Any thread. */
+void spool__task_for_each_record(spool__runtime *rt, void (*fn)(spool_task *, void *), void *arg);
+/* Main has exited: cancel every task (runtime.c). Worker context. */
+void spool__runtime_begin_cancel_all(spool__worker *w);
 
 /* The scheduler loop of worker w; returns at shutdown (scheduler.c). */
 void spool__worker_loop(spool__worker *w);

@@ -15,6 +15,7 @@
 
 #include <spool/spool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct spool__join_frame;
@@ -24,35 +25,83 @@ struct spool__join_frame;
 /* ... and once its joiner has freed the record: a second join sees it and
  * aborts, until the record is reused by a later spawn. */
 #define SPOOL__JOIN_FREED ((struct spool__join_frame *)(uintptr_t)2)
+/* ... while the task runs detached (spool_detach): its exit path frees it. */
+#define SPOOL__JOIN_DETACHED ((struct spool__join_frame *)(uintptr_t)3)
+/* Whether a join word holds a joiner's frame. */
+static inline bool spool__join_is_frame(const struct spool__join_frame *f)
+{
+    return (uintptr_t)f > 3;
+}
 
 struct spool_task {
     spool__ctx ctx;             /* saved registers while not running; the worker running it */
     spool__stack *stack;        /* NULL until first run and after exit; the worker running it */
-    spool_fn fn;                /* set at spawn, read at first run */
-    void *arg;
-    int result;                 /* written by the task before exit; read by its joiner after DONE */
+    union {
+        /* Until the first run: what to run (spawn writes, task_entry reads). */
+        struct {
+            spool_fn fn;
+            void *arg;
+        } start;
+        /* From the first run on (task_entry writes; the task only, except
+         * rt, which is read-only from then on and read by anyone who wins
+         * its unpark: a task that has never run cannot be parked). */
+        struct {
+            spool_timeout *scope;       /* innermost timeout scope */
+            struct spool__runtime *rt;  /* its runtime */
+        } run;
+    } u;
     /* Intrusive link for the inject queue and record free lists: whoever
      * holds the task in such a list. Atomic because the inject queue's
      * producers link through it (inject.c). */
     _Atomic(spool_task *) next;
     /* NULL: nobody joins yet; SPOOL__JOIN_DONE: exited; SPOOL__JOIN_FREED:
-     * joined and freed; else the frame of the joiner waiting. While the
-     * task lives it is written once by the joiner (CAS NULL -> frame) and
-     * once by the exit path (exchange -> DONE); acq_rel on both sides makes
-     * `result` visible to the joiner (sync/join.c). Spawn (NULL) and free
-     * (FREED) write it while nobody else can. */
+     * joined and freed; SPOOL__JOIN_DETACHED: its exit frees it; else the
+     * frame of the joiner waiting. While the task lives it is written once
+     * by the joiner (CAS NULL -> frame) or spool_detach, and once by the
+     * exit path (exchange -> DONE); acq_rel on both sides makes `result`
+     * visible to the joiner (sync/join.c). Spawn (NULL) and free (FREED)
+     * write it while nobody else can. */
     _Atomic(struct spool__join_frame *) join;
+    int result;                 /* written by the task before exit; read by its joiner after DONE */
+    /* SPOOL__STATE_*: the park token in the low two bits (wait.c), the
+     * cancellation request, and whether the task has a name. Reset at
+     * spawn; an unpark that reaches a reused record later is a spurious
+     * wake-up, which every wait tolerates (it re-checks its condition). */
+    _Atomic uint32_t state;
+    /* Timed waits: odd while the task is in one (wait.c). Written by the
+     * task, read by the worker whose timer heap holds an entry for it;
+     * never reset, so an entry for an old wait (or an old task of this
+     * record) can never match. */
+    _Atomic uint32_t wait_seq;
+    uint16_t shield;            /* shield depth; the task only */
+    uint16_t unused;
 #if defined(SPOOL_ASAN)
     void *asan_fake_stack;      /* ASan's fake-stack handle across a switch */
 #endif
 };
+
+/* spool_task.state */
+#define SPOOL__TOKEN_MASK 3u
+#define SPOOL__TOKEN_EMPTY 0u
+#define SPOOL__TOKEN_NOTIFIED 1u
+#define SPOOL__TOKEN_PARKED 2u
+#define SPOOL__STATE_CANCEL 4u  /* spool_task_cancel asked (set with release) */
+#define SPOOL__STATE_NAMED 8u   /* has an entry in the name table (names.c) */
+
+static inline bool spool__task_cancel_requested(const spool_task *t)
+{
+    return atomic_load_explicit(&t->state, memory_order_acquire) & SPOOL__STATE_CANCEL;
+}
 
 /* A frame a joiner keeps on its own stack while it waits for one or more
  * tasks (sync/join.c). `pending` counts the tasks still running plus one
  * reference of the joiner; whoever takes it to zero resumes the joiner. */
 struct spool__join_frame {
     _Atomic size_t pending;
-    spool_task *waiter;
+    spool_task *waiter;          /* NULL: a plain thread waits on `done` */
+    _Atomic uint32_t done;       /* thread joiners: set to 1 by the last exit (a futex word) */
+    bool every;                  /* wake the waiter at every exit (spool_wait_any), not only the last */
 };
+
 
 #endif /* SPOOL_TASK_H */

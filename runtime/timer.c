@@ -22,9 +22,48 @@ void spool__timer_heap_destroy(spool__timer_heap *h)
     spool__timer_heap_init(h);
 }
 
-int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t)
+bool spool__timer_entry_live(const spool__timer_entry *e)
 {
-    if (h->len == h->cap) {
+    return atomic_load_explicit(&e->task->wait_seq, memory_order_acquire) == e->seq;
+}
+
+static void sift_down(spool__timer_heap *h, size_t i, spool__timer_entry e)
+{
+    size_t n = h->len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h->v[c + 1].deadline < h->v[c].deadline)
+            c++;
+        if (e.deadline <= h->v[c].deadline)
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    h->v[i] = e;
+}
+
+/* Drops the entries of waits that are over, then rebuilds the heap
+ * (Floyd: O(n)). */
+static void drop_stale(spool__timer_heap *h)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < h->len; i++)
+        if (spool__timer_entry_live(&h->v[i]))
+            h->v[kept++] = h->v[i];
+    h->len = kept;
+    for (size_t i = kept / 2; i-- > 0;)
+        sift_down(h, i, h->v[i]);
+}
+
+int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t, uint32_t seq)
+{
+    if (h->len == h->cap && h->len)
+        drop_stale(h);
+    /* Grows when full, or still more than half full after the drop (so
+     * the drops cost O(1) a push, amortised). */
+    if (h->cap == 0 || h->len > h->cap / 2) {
         size_t cap = h->cap ? h->cap * 2 : 64;
         spool__timer_entry *v =
             spool__failpoint_hit(SPOOL__FAIL_TIMER) ? NULL : realloc(h->v, cap * sizeof *v);
@@ -41,31 +80,19 @@ int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t)
         h->v[i] = h->v[parent];
         i = parent;
     }
-    h->v[i] = (spool__timer_entry){deadline, t};
+    h->v[i] = (spool__timer_entry){deadline, t, seq};
     return 0;
 }
 
-spool_task *spool__timer_pop_due(spool__timer_heap *h, uint64_t now)
+bool spool__timer_pop_due(spool__timer_heap *h, uint64_t now, spool__timer_entry *out)
 {
     if (h->len == 0 || h->v[0].deadline > now)
-        return NULL;
-    spool_task *t = h->v[0].task;
+        return false;
+    *out = h->v[0];
     spool__timer_entry last = h->v[--h->len];
-    size_t i = 0, n = h->len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && h->v[c + 1].deadline < h->v[c].deadline)
-            c++;
-        if (last.deadline <= h->v[c].deadline)
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (n)
-        h->v[i] = last;
-    return t;
+    if (h->len)
+        sift_down(h, 0, last);
+    return true;
 }
 
 int spool_sleep_ns(uint64_t ns)
@@ -76,16 +103,17 @@ int spool_sleep_ns(uint64_t ns)
     if (ns == 0)
         return spool_yield();
     uint64_t now = spool_now_ns();
-    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
-    int rc = spool__timer_push(&w->timers, deadline, w->current);
+    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
+    spool__wait wt;
+    int rc = spool__wait_begin(&wt, deadline);
     if (rc)
         return rc;
-    /* The heap is this worker's and only its scheduler loop pops it, after
-     * we have switched out: publishing before the switch is safe here. */
-    spool__suspend(w, NULL, NULL);
-    return 0;
+    do
+        rc = spool__wait_park(&wt);
+    while (rc == 0 && spool_now_ns() < deadline);
+    spool__wait_end(&wt);
+    return rc;
 }
-
 int spool_sleep_ms(uint64_t ms)
 {
     if (ms > UINT64_MAX / SPOOL_MSEC)

@@ -10,6 +10,7 @@
 #ifndef SPOOL_TIMER_H
 #define SPOOL_TIMER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ typedef struct spool_task spool_task;
 typedef struct spool__timer_entry {
     uint64_t deadline; /* CLOCK_MONOTONIC ns */
     spool_task *task;
+    uint32_t seq;      /* the task's wait_seq during the wait it times (wait.c) */
 } spool__timer_entry;
 
 typedef struct spool__timer_heap {
@@ -27,10 +29,16 @@ typedef struct spool__timer_heap {
 
 void spool__timer_heap_init(spool__timer_heap *h);
 void spool__timer_heap_destroy(spool__timer_heap *h);
-/* 0, or -ENOMEM when the heap cannot grow (nothing inserted). Owner only. */
-int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t);
-/* The task of the earliest entry due at `now`, removed; NULL if none. */
-spool_task *spool__timer_pop_due(spool__timer_heap *h, uint64_t now);
+/* 0, or -ENOMEM when the heap cannot grow (nothing inserted). Before it
+ * grows, the heap drops its stale entries (waits that ended early), so
+ * timeouts that never fire cost memory only until the heap next fills.
+ * Owner only. */
+int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t, uint32_t seq);
+/* The earliest entry due at `now`, removed, into *out; false if none. */
+bool spool__timer_pop_due(spool__timer_heap *h, uint64_t now, spool__timer_entry *out);
+/* Whether an entry's wait is still in progress (acquire: pairs with
+ * spool__wait_end's release). */
+bool spool__timer_entry_live(const spool__timer_entry *e);
 /* The earliest deadline, or UINT64_MAX when empty. */
 static inline uint64_t spool__timer_next(const spool__timer_heap *h)
 {

@@ -1,82 +1,166 @@
 /*
- * join.c — spool_join and spool_gather: a join counter on the joiner's
- * stack.
+ * join.c — joining tasks: spool_join, spool_gather, spool_wait_for,
+ * spool_wait_any, spool_join_blocking, spool_detach, and the exit path's
+ * side of all of them (spool__task_publish_exit).
  *
- * The joiner puts a spool__join_frame on its stack with pending = n + 1
- * (n tasks plus its own reference) and registers it in each task's join
+ * A joiner keeps a spool__join_frame on its stack with pending = the
+ * number of tasks it registered, and registers it in each task's join
  * word (CAS NULL -> frame). A task that exits exchanges its join word for
- * DONE; if it finds a frame there, it decrements pending once, and the one
- * decrement that reaches zero wakes the joiner — exactly once. Tasks found
- * already DONE at registration are counted off by the joiner itself. The
- * joiner drops its own reference only after it has switched out (in
- * park_joiner, on the worker's stack), so nobody can wake it while its
- * registers are still live: if its own decrement is the last, it simply
- * resumes.
+ * DONE; if it finds a frame there, it reads what it needs from the frame
+ * (waiter, every), decrements pending once — its last touch of the frame —
+ * and then unparks the waiter (the decrement that reaches zero, or every
+ * decrement for spool_wait_any). The joiner loops until pending is zero,
+ * parking in between: since the frame is gone as soon as the joiner sees
+ * zero, the exiting task touches only the waiter's record afterwards (an
+ * unpark of a record, at worst spurious: wait.h). A thread joiner
+ * (waiter NULL) sleeps on the futex word `done`, which the last exit sets
+ * after its decrement; the futex wake that follows may reach a frame that
+ * is gone, which wakes nobody.
  *
- * Orders: the CAS (acq_rel) and the exit's exchange (acq_rel) are the two
- * writes of the join word; whichever comes second acquires the first, so
- * the joiner sees `result` (written before the exchange) in both cases.
- * The acq_rel decrements of `pending` order every task's publication
- * before the joiner's resumption.
+ * Orders: the exit's exchange (acq_rel) and the joiner's CAS (acq_rel) are
+ * the two writes of a join word, so whichever comes second sees `result`.
+ * The decrements are acq_rel and the joiner reads pending with acquire, so
+ * every task's result is visible once the joiner sees zero.
+ *
+ * Joining is ownership: a joiner whose wait is cancelled (or times out)
+ * cancels every task it waits for, waits for them with a shielded wait,
+ * frees them, and returns the error.
  */
 #include "scheduler.h"
+
+#include "futex.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static bool park_joiner(spool_task *t, void *arg)
+/* Frees a finished task's record from any thread: into this worker's
+ * cache, or the runtime's remote one. */
+static void free_record(spool_task *t)
 {
-    struct spool__join_frame *f = arg;
-    return atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1;
+    spool__worker *w = spool__worker_current();
+    if (w && w->rt == t->u.run.rt)
+        spool__task_free(w, t);
+    else
+        spool__remote_free_record(t->u.run.rt, t);
 }
 
 static void joined_twice(void)
 {
     /* Joining a task twice would free it twice: say so and stop, the way
      * glibc stops on a double free. */
-    fputs("spool: a task was joined (or gathered) twice\n", stderr);
+    fputs("spool: a task was joined (or gathered) twice, or joined after spool_detach\n", stderr);
     abort();
 }
 
-/* Waits for tasks[0..n) and frees them; results optional. */
+/* A detached task that failed is never silent (spool_detach); the
+ * -ECANCELED of a cancellation is not a failure. */
+static void report_if_failed(spool_task *t)
+{
+    int r = t->result;
+    bool cancelled = spool__task_cancel_requested(t) ||
+                     atomic_load_explicit(&t->u.run.rt->cancelling, memory_order_relaxed);
+    if (r < 0 && !(r == -ECANCELED && cancelled))
+        spool__report_task_error(t->u.run.rt, t, r);
+}
+
+void spool__task_publish_exit(spool__worker *w, spool_task *t)
+{
+    /* acq_rel: releases `result` to the joiner's CAS and acquires its
+     * frame. */
+    struct spool__join_frame *f = atomic_exchange_explicit(&t->join, SPOOL__JOIN_DONE, memory_order_acq_rel);
+    if (f == SPOOL__JOIN_DETACHED) {
+        report_if_failed(t);
+        spool__task_free(w, t);
+        return;
+    }
+    if (!spool__join_is_frame(f))
+        return; /* nobody joins yet: the joiner will find DONE */
+    spool_task *waiter = f->waiter;
+    bool every = f->every;
+    if (!waiter) {
+        if (atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1) {
+            atomic_store_explicit(&f->done, 1, memory_order_release);
+            spool__futex_wake(&f->done); /* the frame may be gone: wakes nobody then */
+        }
+        return;
+    }
+    if (atomic_fetch_sub_explicit(&f->pending, 1, memory_order_acq_rel) == 1 || every)
+        spool__unpark(waiter);
+}
+
+/* Registers frame in each task's join word; returns how many had already
+ * exited (their words say DONE and are left so). */
+static size_t register_frame(struct spool__join_frame *frame, spool_task *const tasks[], size_t n)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct spool__join_frame *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, frame, memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            if (expected != SPOOL__JOIN_DONE) /* another frame, FREED or DETACHED */
+                joined_twice();
+            done++;
+        }
+    }
+    return done;
+}
+
+static void cancel_unfinished(spool_task *const tasks[], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&tasks[i]->join, memory_order_acquire) != SPOOL__JOIN_DONE)
+            spool_task_cancel(tasks[i]);
+}
+
+/* Waits until frame->pending is zero. If the wait is cancelled or times
+ * out, cancels tasks[0..n) and waits for them all the same; returns that
+ * error, else 0. */
+static int wait_frame(struct spool__join_frame *frame, spool_task *const tasks[], size_t n)
+{
+    spool__wait wt;
+    int err = spool__wait_begin(&wt, UINT64_MAX);
+    if (err) {
+        cancel_unfinished(tasks, n);
+        spool__wait_begin_shielded(&wt);
+    }
+    while (atomic_load_explicit(&frame->pending, memory_order_acquire) != 0) {
+        int rc = spool__wait_park(&wt);
+        if (rc) {
+            err = rc;
+            cancel_unfinished(tasks, n);
+            wt.shielded = true; /* from now on: until they are all done */
+        }
+    }
+    spool__wait_end(&wt);
+    return err;
+}
+
+/* Waits for tasks[0..n) and frees them; results optional. Returns the
+ * wait's error (-ECANCELED, -ETIMEDOUT), else the first negative result. */
 static int join_all(spool__worker *w, spool_task *const tasks[], size_t n, int results[])
 {
     spool_task *self = w->current;
     for (size_t i = 0; i < n; i++)
         if (!tasks[i] || tasks[i] == self)
             return -EINVAL;
-    struct spool__join_frame frame;
-    atomic_init(&frame.pending, n + 1);
-    frame.waiter = self;
-    size_t done = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct spool__join_frame *expected = NULL;
-        if (!atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-            if (expected != SPOOL__JOIN_DONE) /* another frame, or FREED */
-                joined_twice();
-            done++;
-        }
-    }
-    /* Our reference is still held, so this cannot reach zero. */
+    struct spool__join_frame frame = {.waiter = self};
+    atomic_init(&frame.pending, n);
+    atomic_init(&frame.done, 0);
+    size_t done = register_frame(&frame, tasks, n);
     if (done)
         atomic_fetch_sub_explicit(&frame.pending, done, memory_order_acq_rel);
-    if (atomic_load_explicit(&frame.pending, memory_order_acquire) == 1)
-        atomic_store_explicit(&frame.pending, 0, memory_order_relaxed); /* all done: no wait */
-    else
-        spool__suspend(w, park_joiner, &frame);
+    int err = wait_frame(&frame, tasks, n);
     w = spool__worker_current(); /* we may have moved */
-    int first_error = 0;
     for (size_t i = 0; i < n; i++) {
         int r = tasks[i]->result;
         if (results)
             results[i] = r;
-        if (r < 0 && first_error == 0)
-            first_error = r;
+        if (r < 0 && err == 0)
+            err = r;
         spool__task_free(w, tasks[i]);
     }
-    return first_error;
+    return err;
 }
 
 int spool_gather(spool_task *const tasks[], size_t n, int results[])
@@ -85,7 +169,7 @@ int spool_gather(spool_task *const tasks[], size_t n, int results[])
     if (!w || !w->current)
         return -EPERM;
     if (n == 0)
-        return 0;
+        return spool__wait_check(w->current);
     if (!tasks)
         return -EINVAL;
     return join_all(w, tasks, n, results);
@@ -99,6 +183,138 @@ int spool_join(spool_task *task)
     if (!task || task == w->current)
         return -EINVAL;
     int result;
-    join_all(w, &task, 1, &result);
+    int rc = join_all(w, &task, 1, &result);
+    return rc == -ECANCELED || rc == -ETIMEDOUT ? rc : result;
+}
+
+int spool_wait_for(spool_task *task, uint64_t timeout_ns)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    if (!task || task == w->current)
+        return -EINVAL;
+    spool_timeout to;
+    spool_timeout_enter(&to, timeout_ns);
+    int result;
+    int rc = join_all(w, &task, 1, &result);
+    int fired = spool_timeout_exit(&to);
+    if (rc == -ETIMEDOUT && fired == 0)
+        return rc; /* an outer scope's deadline: its -ETIMEDOUT all the same */
+    return rc == -ECANCELED || rc == -ETIMEDOUT ? rc : result;
+}
+
+/* The lowest index of a finished task, or -1. */
+static int first_done(spool_task *const tasks[], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&tasks[i]->join, memory_order_acquire) == SPOOL__JOIN_DONE)
+            return (int)i;
+    return -1;
+}
+
+int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    if (!tasks || n == 0 || n > INT32_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!tasks[i] || tasks[i] == w->current)
+            return -EINVAL;
+        struct spool__join_frame *f = atomic_load_explicit(&tasks[i]->join, memory_order_acquire);
+        if (f != NULL && f != SPOOL__JOIN_DONE)
+            return -EINVAL; /* being joined, freed or detached */
+    }
+    int idx = first_done(tasks, n);
+    if (idx >= 0)
+        return idx;
+    if (timeout_ns == 0)
+        return -ETIMEDOUT;
+    spool_timeout to;
+    spool_timeout_enter(&to, timeout_ns);
+    spool__wait wt;
+    int err = spool__wait_begin(&wt, UINT64_MAX);
+    /* Registered tasks wake us at every exit (every = true), and each
+     * decrements pending once. */
+    struct spool__join_frame frame = {.waiter = w->current, .every = true};
+    atomic_init(&frame.pending, 0);
+    atomic_init(&frame.done, 0);
+    size_t registered = 0;
+    if (!err) {
+        for (size_t i = 0; i < n; i++) {
+            struct spool__join_frame *expected = NULL;
+            atomic_fetch_add_explicit(&frame.pending, 1, memory_order_relaxed);
+            if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame, memory_order_acq_rel,
+                                                        memory_order_acquire))
+                registered++;
+            else
+                atomic_fetch_sub_explicit(&frame.pending, 1, memory_order_relaxed); /* DONE meanwhile */
+        }
+        while ((idx = first_done(tasks, n)) < 0 && err == 0)
+            err = spool__wait_park(&wt);
+    }
+    /* Withdraw: a CAS frame -> NULL that succeeds means that task will
+     * never touch the frame; one that fails means it exited and will
+     * decrement pending exactly once. Wait (shielded) for those. */
+    size_t withdrawn = 0;
+    for (size_t i = 0; i < n && registered; i++) {
+        struct spool__join_frame *expected = &frame;
+        if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, NULL, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            withdrawn++;
+    }
+    wt.shielded = true;
+    while (registered && atomic_load_explicit(&frame.pending, memory_order_acquire) != withdrawn)
+        spool__wait_park(&wt);
+    spool__wait_end(&wt);
+    int fired = spool_timeout_exit(&to);
+    if (idx < 0)
+        idx = first_done(tasks, n);
+    if (idx >= 0 && err != -ECANCELED)
+        return idx; /* a task finished as the wait gave up: report it */
+    if (err == -ETIMEDOUT && fired == 0)
+        return -ETIMEDOUT;
+    return err ? err : -ETIMEDOUT;
+}
+
+int spool_detach(spool_task *task)
+{
+    if (!task)
+        return -EINVAL;
+    struct spool__join_frame *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&task->join, &expected, SPOOL__JOIN_DETACHED, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 0; /* its exit path frees it */
+    if (expected != SPOOL__JOIN_DONE)
+        return -EINVAL; /* joined, being joined, or detached already */
+    /* Already over: free it here, and report its failure as its exit would
+     * have. */
+    report_if_failed(task);
+    free_record(task);
+    return 0;
+}
+
+int spool_join_blocking(spool_task *task)
+{
+    if (!task)
+        return -EINVAL;
+    if (spool_in_task())
+        return -EPERM;
+    struct spool__join_frame frame = {.waiter = NULL};
+    atomic_init(&frame.pending, 1);
+    atomic_init(&frame.done, 0);
+    struct spool__join_frame *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&task->join, &expected, &frame, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        if (expected != SPOOL__JOIN_DONE)
+            joined_twice();
+    } else {
+        while (atomic_load_explicit(&frame.done, memory_order_acquire) == 0)
+            spool__futex_wait(&frame.done, 0);
+    }
+    int result = task->result;
+    free_record(task);
     return result;
 }

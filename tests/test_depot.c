@@ -66,7 +66,7 @@ END_TEST
 static size_t slab_count(spool__worker *w)
 {
     size_t n = 0;
-    for (struct spool__task_slab *s = w->slabs; s; s = *(struct spool__task_slab **)s)
+    for (struct spool__task_slab *s = atomic_load(&w->slabs); s; s = *(struct spool__task_slab **)s)
         n++;
     return n;
 }

@@ -41,13 +41,28 @@ static void check_outside_task_calls(void)
     ck_assert_int_eq(spool_sleep_ns(1000), -EPERM);
     ck_assert_int_eq(spool_sleep_ms(1), -EPERM);
     ck_assert_int_eq(spool_sem_acquire(&s), -EPERM);
-    ck_assert_int_eq(spool_sem_release(&s), -EPERM);
     ck_assert_int_eq(spool_workers(), -EPERM);
     ck_assert_ptr_null(spool_spawn(return_arg, NULL));
     ck_assert_int_eq(spool_in_task(), 0);
+    ck_assert_int_eq(spool_cancelled(), 0);
+    ck_assert_int_eq(spool_shield_begin(), -EPERM);
+    ck_assert_int_eq(spool_shield_end(), -EPERM);
+    spool_timeout to;
+    ck_assert_int_eq(spool_timeout_enter(&to, SPOOL_MSEC), -EPERM);
+    ck_assert_int_eq(spool_timeout_exit(&to), -EPERM);
+    ck_assert_int_eq(spool_wait_for(NULL, 0), -EPERM);
+    ck_assert_int_eq(spool_wait_any(tasks, 1, 0), -EPERM);
+    ck_assert_int_eq(spool_to_thread(return_arg, NULL), -EPERM);
+    ck_assert_ptr_null(spool_current());
+    ck_assert_ptr_null(spool_runtime_current());
+    struct spool_stats st;
+    ck_assert_int_eq(spool_stats(&st), -EPERM);
     /* Nothing happened to the semaphore: one permit, as before. */
     ck_assert_int_eq(spool_sem_try_acquire(&s), 0);
     ck_assert_int_eq(spool_sem_try_acquire(&s), -EAGAIN);
+    /* A release from a plain thread is allowed (it may wake a task). */
+    ck_assert_int_eq(spool_sem_release(&s), 0);
+    ck_assert_int_eq(spool_sem_try_acquire(&s), 0);
 }
 
 START_TEST(waiting_calls_outside_a_task_return_eperm)

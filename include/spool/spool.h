@@ -61,7 +61,21 @@ typedef struct spool_config {
     size_t stack_size;  /* bytes of stack per task; 0: SPOOL_DEFAULT_STACK_SIZE;
                            rounded up to whole pages; between SPOOL_MIN_STACK_SIZE
                            and SPOOL_MAX_STACK_SIZE */
+    unsigned blocking_threads;  /* cap of the blocking pool (spool_to_thread);
+                                   0: SPOOL_DEFAULT_BLOCKING_THREADS */
+    uint64_t blocking_idle_ns;  /* an idle blocking thread retires after this;
+                                   0: SPOOL_DEFAULT_BLOCKING_IDLE_NS */
+    int debug;          /* 1: debug reports on stderr (see "Observability");
+                           0: the environment variable SPOOL_DEBUG=1 decides */
+    /* Called when a detached task returns a negative result other than the
+     * -ECANCELED of a cancellation; NULL: one line on stderr naming the
+     * task. Runs on a worker, in no task: it must not suspend. */
+    void (*on_task_error)(spool_task *task, int result, void *arg);
+    void *on_task_error_arg;
 } spool_config;
+
+#define SPOOL_DEFAULT_BLOCKING_THREADS 64u
+#define SPOOL_DEFAULT_BLOCKING_IDLE_NS (10 * SPOOL_SEC)
 
 #define SPOOL_MAX_WORKERS 256u
 #define SPOOL_DEFAULT_STACK_SIZE ((size_t)64 * 1024)
@@ -137,28 +151,50 @@ SPOOL_API int spool_workers(void);
  * Their fields are private by convention: use only the functions.
  * ====================================================================== */
 
+/* Waits in spool (acquire, wait, get, put, join, sleep, ...) are
+ * cancellation points: they return -ECANCELED once the task is cancelled
+ * and -ETIMEDOUT once a timeout scope around them has expired (see
+ * "Cancellation" and "Timeouts" below), checked on entry and while waiting.
+ * A waiter that gives up never takes or loses a permit, a wake-up or an
+ * item: if it was handed one in the same instant, the wait succeeds (0)
+ * and the next wait reports the cancellation. */
+
+/* The list of tasks (or threads) waiting on a sync object. Private. */
+typedef struct spool__wait_list {
+    struct spool__waiter *head;    /* oldest */
+    struct spool__waiter *tail;    /* newest */
+} spool__wait_list;
+
 /* A counting semaphore. The fast path is one CAS on `word`; waiters queue
  * FIFO and a release hands its permit straight to the oldest waiter, so a
  * newcomer never barges past a waiter. */
 typedef struct spool_sem {
     _Atomic uint64_t word;         /* private: permits << 2 | list-lock bit | has-waiters bit */
-    struct spool__waiter *head;    /* private: oldest waiter */
-    struct spool__waiter *tail;    /* private: newest waiter */
+    spool__wait_list waiters;      /* private, under the list-lock bit */
+    uint64_t max;                  /* private: the most free permits it may hold */
 } spool_sem;
 
 /* The largest permit count a semaphore holds. */
 #define SPOOL_SEM_MAX ((uint64_t)INT32_MAX)
 
-/* Static initialiser: spool_sem s = SPOOL_SEM_INIT(2); */
-#define SPOOL_SEM_INIT(permits) {(uint64_t)(permits) << 2, NULL, NULL}
+/* Static initialisers: spool_sem s = SPOOL_SEM_INIT(2);
+ * SPOOL_SEM_INIT_BOUNDED(n) as spool_sem_init_bounded(s, n). */
+#define SPOOL_SEM_INIT(permits) {(uint64_t)(permits) << 2, {NULL, NULL}, SPOOL_SEM_MAX}
+#define SPOOL_SEM_INIT_BOUNDED(permits) {(uint64_t)(permits) << 2, {NULL, NULL}, (permits)}
 
 /* Initialises sem with `permits` free permits.
  * Returns: 0. Errors: -EINVAL sem is NULL or permits > SPOOL_SEM_MAX.
  * Context: any thread; sem must not be in use. */
 SPOOL_API int spool_sem_init(spool_sem *sem, unsigned permits);
 
+/* Initialises a bounded semaphore (asyncio.BoundedSemaphore): like
+ * spool_sem_init, but a release that would raise the free permits past
+ * `permits` fails with -EOVERFLOW and changes nothing. */
+SPOOL_API int spool_sem_init_bounded(spool_sem *sem, unsigned permits);
+
 /* Takes one permit, waiting (FIFO) while there is none.
- * Returns: 0. Errors: -EINVAL sem is NULL; -EPERM outside a task.
+ * Returns: 0. Errors: -EINVAL sem is NULL; -EPERM outside a task;
+ *   -ECANCELED, -ETIMEDOUT (no permit taken).
  * Context: task context; may suspend. */
 SPOOL_API int spool_sem_acquire(spool_sem *sem);
 
@@ -170,9 +206,385 @@ SPOOL_API int spool_sem_try_acquire(spool_sem *sem);
 /* Gives back one permit: to the oldest waiter if there is one (it becomes
  * runnable), else to the count.
  * Returns: 0. Errors: -EINVAL sem is NULL; -EOVERFLOW the count would pass
- *   SPOOL_SEM_MAX (nothing changed).
- * Context: task context (a waiter woken from elsewhere needs a worker). */
+ *   SPOOL_SEM_MAX or a bounded semaphore's bound (nothing changed).
+ * Context: any thread (a plain thread's release wakes the waiter through
+ *   its runtime's global queue); never suspends. */
 SPOOL_API int spool_sem_release(spool_sem *sem);
+
+/* Free permits now (0 while tasks wait). Context: any thread. */
+SPOOL_API unsigned spool_sem_value(const spool_sem *sem);
+
+/* ======================================================================
+ * Synchronisation: lock, event, condition, barrier
+ *
+ * All FIFO-fair, embeddable, with static initialisers; waits are
+ * cancellation points and honour timeout scopes.
+ * ====================================================================== */
+
+/* A mutual-exclusion lock (asyncio.Lock): a bounded semaphore of one, so
+ * a release hands the lock straight to the oldest waiter. Not recursive;
+ * any task may release it (no owner is recorded, as in asyncio). */
+typedef struct spool_lock {
+    spool_sem sem;                 /* private */
+} spool_lock;
+
+#define SPOOL_LOCK_INIT {SPOOL_SEM_INIT_BOUNDED(1)}
+
+/* Returns: 0. Errors: -EINVAL lock is NULL. Context: any thread; not in use. */
+SPOOL_API int spool_lock_init(spool_lock *lock);
+/* Takes the lock, waiting FIFO. Returns: 0. Errors: -EINVAL, -EPERM outside
+ * a task, -ECANCELED, -ETIMEDOUT (not taken). Task context; may suspend. */
+SPOOL_API int spool_lock_acquire(spool_lock *lock);
+/* Takes the lock if it is free. Returns: 0. Errors: -EAGAIN held; -EINVAL.
+ * Context: any thread. */
+SPOOL_API int spool_lock_try_acquire(spool_lock *lock);
+/* Releases the lock (to the oldest waiter, if any). Returns: 0.
+ * Errors: -EPERM the lock is not held (nothing changed); -EINVAL.
+ * Context: any thread. */
+SPOOL_API int spool_lock_release(spool_lock *lock);
+/* Returns: 1 if the lock is held, else 0. Context: any thread. */
+SPOOL_API int spool_lock_locked(const spool_lock *lock);
+
+/* An event (asyncio.Event): a flag tasks wait for. */
+typedef struct spool_event {
+    _Atomic uint32_t lock;         /* private: waiter-list spinlock */
+    _Atomic int set;               /* private */
+    spool__wait_list waiters;      /* private */
+} spool_event;
+
+#define SPOOL_EVENT_INIT {0, 0, {NULL, NULL}}
+
+/* Returns: 0. Errors: -EINVAL. Context: any thread; not in use. */
+SPOOL_API int spool_event_init(spool_event *ev);
+/* Sets the flag and wakes every waiter. Returns: 0. Errors: -EINVAL.
+ * Context: any thread. */
+SPOOL_API int spool_event_set(spool_event *ev);
+/* Clears the flag. Returns: 0. Errors: -EINVAL. Context: any thread. */
+SPOOL_API int spool_event_clear(spool_event *ev);
+/* Returns: 1 if set, 0 if not; -EINVAL. Context: any thread. */
+SPOOL_API int spool_event_is_set(const spool_event *ev);
+/* Waits until the flag is set (at once if it is). Returns: 0.
+ * Errors: -EINVAL, -EPERM outside a task, -ECANCELED, -ETIMEDOUT.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_event_wait(spool_event *ev);
+
+/* A condition variable (asyncio.Condition), used with a spool_lock. */
+typedef struct spool_cond {
+    _Atomic uint32_t lock;         /* private */
+    spool__wait_list waiters;      /* private */
+} spool_cond;
+
+#define SPOOL_COND_INIT {0, {NULL, NULL}}
+
+/* Returns: 0. Errors: -EINVAL. Context: any thread; not in use. */
+SPOOL_API int spool_cond_init(spool_cond *cond);
+/* Releases `lock` (which the caller holds), waits for a notify, and takes
+ * the lock again before returning, in every case (also on -ECANCELED and
+ * -ETIMEDOUT: the caller always holds the lock afterwards).
+ * Returns: 0 notified. Errors: -EINVAL; -EPERM outside a task or the lock
+ *   is not held; -ECANCELED, -ETIMEDOUT. Task context; suspends. */
+SPOOL_API int spool_cond_wait(spool_cond *cond, spool_lock *lock);
+/* Wakes the oldest waiter / every waiter. Call with the lock held, as in
+ * asyncio. Returns: the number woken. Errors: -EINVAL. Any thread. */
+SPOOL_API int spool_cond_notify(spool_cond *cond);
+SPOOL_API int spool_cond_notify_all(spool_cond *cond);
+
+/* A barrier (asyncio.Barrier) for `parties` tasks. */
+typedef struct spool_barrier {
+    _Atomic uint32_t lock;         /* private */
+    unsigned parties;              /* private */
+    unsigned arrived;              /* private: waiting in this round */
+    int broken;                    /* private */
+    spool__wait_list waiters;      /* private */
+} spool_barrier;
+
+#define SPOOL_BARRIER_INIT(parties) {0, (parties), 0, 0, {NULL, NULL}}
+
+/* Returns: 0. Errors: -EINVAL barrier is NULL or parties is 0.
+ * Context: any thread; not in use. */
+SPOOL_API int spool_barrier_init(spool_barrier *barrier, unsigned parties);
+/* Waits until `parties` tasks have arrived, then all go on together.
+ * Returns: the caller's arrival index, 0 to parties - 1.
+ * Errors: -EPIPE the barrier is broken (a waiter gave up, or abort);
+ *   -ECANCELED, -ETIMEDOUT: this waiter gave up, which breaks the barrier
+ *   for the others (as in asyncio); -EINVAL; -EPERM outside a task.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_barrier_wait(spool_barrier *barrier);
+/* Breaks the barrier: waiters and later waits get -EPIPE until reset.
+ * Returns: 0. Errors: -EINVAL. Context: any thread. */
+SPOOL_API int spool_barrier_abort(spool_barrier *barrier);
+/* Repairs a broken barrier with nobody waiting. Returns: 0.
+ * Errors: -EBUSY tasks are waiting; -EINVAL. Context: any thread. */
+SPOOL_API int spool_barrier_reset(spool_barrier *barrier);
+
+/* ======================================================================
+ * Queue: a bounded MPMC FIFO of pointers (asyncio.Queue with maxsize)
+ *
+ * The slots are a buffer the caller provides; the queue never allocates.
+ * A put waiting for room and a get waiting for an item are served FIFO;
+ * an item goes straight from a putter to a waiting getter. After
+ * spool_queue_close, puts fail with -EPIPE and gets drain what is left,
+ * then fail with -EPIPE. The _blocking variants are for plain threads
+ * outside the runtime (they block the thread).
+ * ====================================================================== */
+
+typedef struct spool_queue {
+    _Atomic uint32_t lock;         /* private */
+    int closed;                    /* private */
+    void **slots;                  /* private */
+    size_t cap, head, len;         /* private */
+    spool__wait_list getters;      /* private */
+    spool__wait_list putters;      /* private */
+} spool_queue;
+
+#define SPOOL_QUEUE_INIT(slots, n) {0, 0, (slots), (n), 0, 0, {NULL, NULL}, {NULL, NULL}}
+
+/* Makes q a queue of at most n items held in slots[0..n).
+ * Returns: 0. Errors: -EINVAL q or slots is NULL, or n is 0.
+ * Context: any thread; q must not be in use. */
+SPOOL_API int spool_queue_init(spool_queue *q, void **slots, size_t n);
+/* Appends item, waiting while the queue is full. Returns: 0.
+ * Errors: -EPIPE closed (also while waiting); -ECANCELED, -ETIMEDOUT (item
+ *   not queued); -EINVAL; -EPERM outside a task. Task context. */
+SPOOL_API int spool_queue_put(spool_queue *q, void *item);
+/* Takes the oldest item into *item, waiting while the queue is empty.
+ * Returns: 0. Errors: -EPIPE closed and drained; -ECANCELED, -ETIMEDOUT
+ *   (nothing taken); -EINVAL; -EPERM outside a task. Task context. */
+SPOOL_API int spool_queue_get(spool_queue *q, void **item);
+/* Never wait. Returns: 0. Errors: -EAGAIN full (put) / empty (get);
+ * -EPIPE closed (put) / closed and drained (get); -EINVAL. Any thread. */
+SPOOL_API int spool_queue_try_put(spool_queue *q, void *item);
+SPOOL_API int spool_queue_try_get(spool_queue *q, void **item);
+/* Plain threads: like put / get, blocking the calling thread. Not in a
+ * task (-EPERM there: it would block a worker). */
+SPOOL_API int spool_queue_put_blocking(spool_queue *q, void *item);
+SPOOL_API int spool_queue_get_blocking(spool_queue *q, void **item);
+/* Closes the queue: waiting putters get -EPIPE, waiting getters get -EPIPE
+ * (the queue is empty when getters wait). Returns: 0. Errors: -EINVAL.
+ * Context: any thread. Closing twice is harmless. */
+SPOOL_API int spool_queue_close(spool_queue *q);
+/* Returns: the number of queued items. Context: any thread. */
+SPOOL_API size_t spool_queue_len(const spool_queue *q);
+
+/* ======================================================================
+ * Cancellation (level-triggered, as in Trio)
+ *
+ * Once a task is cancelled, its current wait and every later wait return
+ * -ECANCELED until it returns, so no cleanup step can swallow it. A task
+ * cancelled while it waits in spool_join / spool_gather / spool_group_wait
+ * cancels the tasks it waits for, waits for them and returns -ECANCELED
+ * (joining is ownership). Shields protect a cleanup section. See
+ * docs/cancellation.md.
+ * ====================================================================== */
+
+/* Requests cancellation of `task` (which may be the caller). A task that
+ * has not started yet still runs, and its first wait returns -ECANCELED.
+ * Cancelling a finished task does nothing.
+ * Returns: 0. Errors: -EINVAL task is NULL.
+ * Context: any thread; never suspends. task must not have been joined. */
+SPOOL_API int spool_task_cancel(spool_task *task);
+
+/* Returns: 1 if the calling task's waits are being cancelled now (it was
+ * cancelled, or its runtime is shutting down, and no shield is up), else
+ * 0 (also outside a task). Context: any thread. */
+SPOOL_API int spool_cancelled(void);
+
+/* Shields: between begin and end, waits are not cancelled, and timeout
+ * scopes entered before the shield do not expire them (scopes entered
+ * inside still do). Nestable; each begin needs its end.
+ * Returns: 0. Errors: -EPERM outside a task; end without begin: -EINVAL.
+ * Context: task context. */
+SPOOL_API int spool_shield_begin(void);
+SPOOL_API int spool_shield_end(void);
+
+/* ======================================================================
+ * Timeouts (asyncio.timeout): scopes on the calling task
+ * ====================================================================== */
+
+/* Waiting forever: a timeout_ns that means "no timeout". */
+#define SPOOL_FOREVER UINT64_MAX
+
+/* A timeout scope. Embeddable; lives on the caller's stack between enter
+ * and exit. Fields private. */
+typedef struct spool_timeout {
+    struct spool_timeout *outer;   /* the enclosing scope */
+    uint64_t deadline;             /* this scope's own deadline */
+    uint64_t effective;            /* the nearest deadline in force in here */
+    unsigned shield_depth;         /* shield depth at enter */
+    int fired;                     /* a wait in here timed out by this deadline */
+    struct spool_task *task;       /* the task that entered it */
+} spool_timeout;
+
+/* Enters a scope whose deadline is timeout_ns from now (SPOOL_FOREVER:
+ * none). Until spool_timeout_exit, every wait of the task returns
+ * -ETIMEDOUT once the deadline has passed. Nestable: the nearest deadline
+ * wins. Returns: 0. Errors: -EINVAL to is NULL; -EPERM outside a task.
+ * Context: task context; never suspends. */
+SPOOL_API int spool_timeout_enter(spool_timeout *to, uint64_t timeout_ns);
+/* The same with an absolute spool_now_ns() deadline (asyncio.timeout_at). */
+SPOOL_API int spool_timeout_enter_at(spool_timeout *to, uint64_t deadline_ns);
+/* Leaves the innermost scope, which must be `to`.
+ * Returns: -ETIMEDOUT if a wait in the scope timed out by this scope's
+ *   deadline, else 0. Errors: -EINVAL to is not the innermost scope of the
+ *   calling task (nothing changed); -EPERM outside a task. */
+SPOOL_API int spool_timeout_exit(spool_timeout *to);
+/* Moves the deadline of an entered scope (asyncio's Timeout.reschedule).
+ * Returns: 0. Errors: -EINVAL. Context: the task that entered it. */
+SPOOL_API int spool_timeout_reschedule(spool_timeout *to, uint64_t timeout_ns);
+
+/* Joins `task` with a deadline (asyncio.wait_for): its result if it ends
+ * within timeout_ns; else it is cancelled, waited for and freed, and the
+ * call returns -ETIMEDOUT. The task is freed in every case.
+ * Errors: as spool_join, and -ETIMEDOUT. Task context; may suspend. */
+SPOOL_API int spool_wait_for(spool_task *task, uint64_t timeout_ns);
+
+/* Waits until one of tasks[0..n) has finished (asyncio.wait with
+ * FIRST_COMPLETED; a loop over it gives as_completed). The tasks stay
+ * running or joinable: join them afterwards.
+ * Returns: the index of a finished task (the lowest, if several are).
+ * Errors: -ETIMEDOUT none finished within timeout_ns (SPOOL_FOREVER: no
+ *   limit; 0: just look); -EINVAL tasks NULL, n 0, or an entry NULL, the
+ *   caller, or being joined; -ECANCELED; -EPERM outside a task. */
+SPOOL_API int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns);
+
+/* ======================================================================
+ * Task groups (asyncio.TaskGroup, Trio's nursery)
+ * ====================================================================== */
+
+/* A group owns its tasks: spool_group_wait waits for all of them and
+ * frees them. The first task to return a negative result (other than the
+ * -ECANCELED of a cancellation) cancels the others, and wait returns that
+ * result. Embeddable; fields private. */
+typedef struct spool_group {
+    _Atomic uint32_t lock;         /* private: guards the fields below */
+    unsigned running;              /* tasks not finished */
+    unsigned limit;                /* 0: no limit */
+    int first_error;
+    int cancelled;
+    struct spool_task *tasks;      /* every task spawned, newest first */
+    struct spool_task *waiter;     /* the task in spool_group_wait */
+    spool_sem slots;               /* places under the limit */
+} spool_group;
+
+#define SPOOL_GROUP_INIT {0, 0, 0, 0, 0, NULL, NULL, SPOOL_SEM_INIT(0)}
+
+/* Returns: 0. Errors: -EINVAL. Context: any thread; g not in use. */
+SPOOL_API int spool_group_init(spool_group *g);
+/* At most n tasks of the group run at once (0: no limit); spawn waits for
+ * a free place. Set it before the first spawn.
+ * Returns: 0. Errors: -EINVAL g NULL or n > SPOOL_SEM_MAX; -EBUSY tasks
+ *   were already spawned. */
+SPOOL_API int spool_group_set_limit(spool_group *g, unsigned n);
+/* Spawns fn(arg) into the group, first waiting for a free place under the
+ * limit. In a cancelled group the task starts cancelled.
+ * Returns: the task (valid until spool_group_wait returns; do not join
+ *   it). Errors: NULL if fn or g is NULL, outside a task, out of memory,
+ *   or the wait for a place was cancelled or timed out.
+ * Context: task context; may suspend (with a limit only). */
+SPOOL_API spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg);
+/* Waits for every task of the group (spawned before or while it waits),
+ * frees them and resets the group for reuse. If the caller is cancelled
+ * or times out meanwhile, it cancels the group, still waits for all, and
+ * returns -ECANCELED / -ETIMEDOUT.
+ * Returns: 0, or the group's first error. Errors: -EINVAL; -EPERM outside
+ *   a task; -EBUSY another task is already waiting. Task context. */
+SPOOL_API int spool_group_wait(spool_group *g);
+/* Cancels every task of the group, and those spawned into it later until
+ * spool_group_wait returns. Returns: 0. Errors: -EINVAL. Any thread. */
+SPOOL_API int spool_group_cancel(spool_group *g);
+
+/* ======================================================================
+ * Detached tasks, names, the current task
+ * ====================================================================== */
+
+/* Gives up the right to join `task`: its record is freed when it ends. If
+ * it ends with a negative result other than the -ECANCELED of a
+ * cancellation, the runtime reports it (spool_config.on_task_error;
+ * default: a line on stderr naming the task). When main returns,
+ * spool_run cancels every task still running, detached or not, waits
+ * for them, and only then returns.
+ * Returns: 0. Errors: -EINVAL task NULL or already joined or detached.
+ * Context: task context (or any thread for a finished task). */
+SPOOL_API int spool_detach(spool_task *task);
+
+/* Names a task for reports and debugging. The string is not copied: it
+ * must outlive the task (a literal, usually). NULL clears the name.
+ * Returns: 0. Errors: -EINVAL task NULL; -ENOMEM. Context: any thread;
+ * the task must not have been joined. */
+SPOOL_API int spool_task_set_name(spool_task *task, const char *name);
+/* Returns: the name, or NULL if none. Context: any thread. */
+SPOOL_API const char *spool_task_name(const spool_task *task);
+/* Returns: the calling task, or NULL outside a task. Any thread. */
+SPOOL_API spool_task *spool_current(void);
+
+/* ======================================================================
+ * Threads: the blocking pool, and the runtime from other threads
+ * ====================================================================== */
+
+/* A running runtime. Opaque. */
+typedef struct spool__runtime spool_runtime;
+
+/* Runs fn(arg) on a thread of the runtime's blocking pool
+ * (asyncio.to_thread) and suspends only the calling task until it returns.
+ * The pool grows on demand up to spool_config.blocking_threads; idle
+ * threads retire. A thread cannot be interrupted: a cancellation that
+ * arrives meanwhile is reported by the task's next wait.
+ * Returns: fn's result. Errors: -EINVAL fn NULL; -EPERM outside a task;
+ *   -ECANCELED already cancelled (fn not run); -EAGAIN no thread could be
+ *   started and none is free. Task context; suspends. */
+SPOOL_API int spool_to_thread(spool_fn fn, void *arg);
+
+/* Returns: the runtime of the calling task, or NULL outside a task.
+ * Context: any thread. */
+SPOOL_API spool_runtime *spool_runtime_current(void);
+
+/* Spawns fn(arg) into runtime rt from any thread
+ * (asyncio.run_coroutine_threadsafe). rt must be running (spool_run has
+ * not returned); once its main has returned, no new task is accepted.
+ * Returns: the task: join it with spool_join_blocking (from a plain
+ *   thread) or spool_join (from a task of rt), or detach it.
+ * Errors: NULL if rt or fn is NULL, rt is shutting down, or memory runs
+ *   out. Context: any thread. */
+SPOOL_API spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg);
+
+/* Waits, blocking the calling thread, until task has finished; frees it.
+ * Returns: the task's result. Errors: -EINVAL task NULL; -EPERM in a task
+ *   (use spool_join there). Context: a plain thread. */
+SPOOL_API int spool_join_blocking(spool_task *task);
+
+/* ======================================================================
+ * Observability
+ * ====================================================================== */
+
+/* Counters of one worker (or the total), since spool_run started. */
+typedef struct spool_worker_stats {
+    uint64_t spawned;      /* tasks created on this worker */
+    uint64_t exited;       /* tasks that finished on this worker */
+    uint64_t stolen;       /* tasks this worker stole from others */
+    uint64_t parked;       /* task suspensions (waits that switched out) */
+    uint64_t woken;        /* tasks made runnable by a wake-up */
+    uint64_t idle;         /* times the worker parked for lack of work */
+} spool_worker_stats;
+
+struct spool_stats {
+    unsigned workers;                       /* entries used in worker[] */
+    uint64_t alive;                         /* tasks spawned and not finished */
+    spool_worker_stats total;               /* sums over the workers */
+    spool_worker_stats worker[SPOOL_MAX_WORKERS];
+};
+
+/* Fills *out with the current runtime's counters (a snapshot taken
+ * without stopping anything: the figures are each exact, not mutually
+ * consistent). Returns: 0. Errors: -EINVAL out NULL; -EPERM outside a
+ * task. Context: task context. (A struct, not a typedef: the function
+ * has the name.) */
+SPOOL_API int spool_stats(struct spool_stats *out);
+
+/* Debug mode (spool_config.debug or SPOOL_DEBUG=1) reports on stderr:
+ * a task that ran over 100 ms without reaching a wait point (asyncio's
+ * slow-callback warning), and tasks that ended without ever being joined
+ * nor detached, when the runtime ends. */
+#define SPOOL_DEBUG_SLOW_NS (100 * SPOOL_MSEC)
 
 /* ======================================================================
  * Errors

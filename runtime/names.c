@@ -1,0 +1,81 @@
+/*
+ * names.c — task names (spool_task_set_name), kept out of the 64-byte task
+ * record: a process-wide table from record to name, under one mutex. Names
+ * are for reports and debugging, so the table is off every hot path; a
+ * record's NAMED state bit says whether it has an entry, so freeing an
+ * unnamed record never looks here.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define BUCKETS 256u
+
+struct name_entry {
+    struct name_entry *next;
+    const spool_task *task;
+    const char *name;
+};
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct name_entry *buckets[BUCKETS];
+
+static struct name_entry **bucket_of(const spool_task *t)
+{
+    uintptr_t h = (uintptr_t)t / sizeof(spool_task);
+    return &buckets[(h ^ (h >> 8)) % BUCKETS];
+}
+
+/* The link that points at t's entry, or at the NULL ending its bucket. */
+static struct name_entry **find(const spool_task *t)
+{
+    struct name_entry **p = bucket_of(t);
+    while (*p && (*p)->task != t)
+        p = &(*p)->next;
+    return p;
+}
+
+int spool_task_set_name(spool_task *task, const char *name)
+{
+    if (!task)
+        return -EINVAL;
+    pthread_mutex_lock(&names_lock);
+    struct name_entry **p = find(task);
+    int rc = 0;
+    if (*p && name) {
+        (*p)->name = name;
+    } else if (*p) {
+        struct name_entry *e = *p;
+        *p = e->next;
+        free(e);
+        atomic_fetch_and_explicit(&task->state, ~SPOOL__STATE_NAMED, memory_order_relaxed);
+    } else if (name) {
+        struct name_entry *e = malloc(sizeof *e);
+        if (e) {
+            *e = (struct name_entry){NULL, task, name};
+            *p = e;
+            atomic_fetch_or_explicit(&task->state, SPOOL__STATE_NAMED, memory_order_relaxed);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&names_lock);
+    return rc;
+}
+
+const char *spool_task_name(const spool_task *task)
+{
+    if (!task || !(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
+        return NULL;
+    pthread_mutex_lock(&names_lock);
+    struct name_entry *e = *find(task);
+    const char *name = e ? e->name : NULL;
+    pthread_mutex_unlock(&names_lock);
+    return name;
+}
+
+void spool__name_forget(spool_task *t)
+{
+    spool_task_set_name(t, NULL);
+}

@@ -1,0 +1,105 @@
+/*
+ * waiter.c — waiter lists, the spinlock, grant and await (see waiter.h).
+ */
+#include "waiter.h"
+
+#include "atomics.h"
+#include "futex.h"
+
+#include <sched.h>
+
+void spool__list_append(spool__wait_list *l, struct spool__waiter *n)
+{
+    n->next = NULL;
+    n->prev = l->tail;
+    if (l->tail)
+        l->tail->next = n;
+    else
+        l->head = n;
+    l->tail = n;
+    n->linked = true;
+}
+
+void spool__list_remove(spool__wait_list *l, struct spool__waiter *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->tail = n->prev;
+    n->prev = n->next = NULL;
+    n->linked = false;
+}
+
+struct spool__waiter *spool__list_pop(spool__wait_list *l)
+{
+    struct spool__waiter *n = l->head;
+    if (n)
+        spool__list_remove(l, n);
+    return n;
+}
+
+/* Spins this many times before each sched_yield. */
+#define SPIN_BEFORE_YIELD 128u
+
+void spool__spin_lock(_Atomic uint32_t *lock)
+{
+    unsigned spins = 0;
+    while (atomic_exchange_explicit(lock, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(lock, memory_order_relaxed)) {
+            if (++spins % SPIN_BEFORE_YIELD)
+                spool__cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+uint64_t spool__spin_while(const _Atomic uint64_t *word, uint64_t mask)
+{
+    unsigned spins = 0;
+    uint64_t v;
+    while ((v = atomic_load_explicit(word, memory_order_relaxed)) & mask) {
+        if (++spins % SPIN_BEFORE_YIELD)
+            spool__cpu_relax();
+        else
+            sched_yield();
+    }
+    return v;
+}
+
+void spool__waiter_grant(struct spool__waiter *n)
+{
+    spool_task *t = n->task;
+    atomic_store_explicit(&n->state, SPOOL__WAITER_GRANTED, memory_order_release);
+    /* n may be gone from here on. */
+    if (t)
+        spool__unpark(t);
+    else
+        spool__futex_wake(&n->state);
+}
+
+int spool__waiter_await(struct spool__waiter *n, spool__wait *wt, spool__withdraw_fn withdraw, void *object)
+{
+    int err = 0;
+    while (atomic_load_explicit(&n->state, memory_order_acquire) != SPOOL__WAITER_GRANTED) {
+        int rc = spool__wait_park(wt);
+        if (rc == 0 || err)
+            continue;
+        if (withdraw(object, n))
+            return rc;
+        /* A waker popped us: its grant is on the way and is ours. */
+        err = rc;
+        wt->shielded = true;
+    }
+    return 0;
+}
+
+void spool__waiter_await_thread(struct spool__waiter *n)
+{
+    while (atomic_load_explicit(&n->state, memory_order_acquire) != SPOOL__WAITER_GRANTED)
+        spool__futex_wait(&n->state, SPOOL__WAITER_WAITING);
+}
