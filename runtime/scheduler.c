@@ -789,6 +789,9 @@ int spool_yield(void)
     spool__worker *w = spool__worker_current();
     if (!w || !w->current)
         return -EPERM;
+    int rc = spool__wait_check(w->current); /* a cancellation point, like every wait */
+    if (rc)
+        return rc;
     switch_out(w, w->current, SPOOL__ACT_YIELD);
     return 0;
 }

@@ -83,7 +83,9 @@ typedef struct spool_config {
 #define SPOOL_MAX_STACK_SIZE ((size_t)1 << 30)
 
 /* Runs `main(arg)` as a task on a new pool of workers and waits until it
- * and every task spawned in this runtime have finished.
+ * and every task spawned in this runtime have finished. When main returns,
+ * every task still running is cancelled (its waits return -ECANCELED from
+ * then on, as after spool_task_cancel) so that it cleans up and ends.
  * Returns: main's result (whatever int it returned).
  * Errors (main never ran): -EINVAL main is NULL or cfg is out of range;
  *   -EBUSY called from inside a task; -ENOMEM, -EAGAIN, or the errno of a
@@ -101,15 +103,21 @@ SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
  * Context: task context; does not suspend. */
 SPOOL_API spool_task *spool_spawn(spool_fn fn, void *arg);
 
-/* Waits until `task` has finished and frees it.
+/* Waits until `task` has finished and frees it. Joining is ownership: if
+ * the caller is cancelled (or a timeout scope expires) while it waits, it
+ * cancels the task, waits for it all the same, frees it and returns
+ * -ECANCELED (-ETIMEDOUT).
  * Returns: the task's result.
  * Errors: -EINVAL task is NULL or is the calling task; -EPERM outside a
- *   task. A task may be joined (or gathered) once only.
+ *   task; -ECANCELED, -ETIMEDOUT as above. A task may be joined (or
+ *   gathered) once only, and not after spool_detach.
  * Context: task context; may suspend. */
 SPOOL_API int spool_join(spool_task *task);
 
 /* Waits until all n tasks have finished, then frees them. If results is not
- * NULL, results[i] receives tasks[i]'s result.
+ * NULL, results[i] receives tasks[i]'s result. Cancelled (or timed out)
+ * while it waits, it cancels the tasks still running, waits for them, and
+ * returns -ECANCELED (-ETIMEDOUT), as spool_join.
  * Returns: 0, or the first negative result in argument order.
  * Errors: -EINVAL tasks is NULL with n > 0, or an entry is NULL or the
  *   calling task (no task is waited for or freed then); -EPERM outside a
@@ -118,15 +126,17 @@ SPOOL_API int spool_join(spool_task *task);
 SPOOL_API int spool_gather(spool_task *const tasks[], size_t n, int results[]);
 
 /* Lets the other runnable tasks run: the caller goes to the back of the
- * runtime's global queue, behind every task already waiting.
- * Returns: 0. Errors: -EPERM outside a task.
+ * runtime's global queue, behind every task already waiting. A
+ * cancellation point like every wait (then it does not yield).
+ * Returns: 0. Errors: -EPERM outside a task; -ECANCELED, -ETIMEDOUT.
  * Context: task context; suspends. */
 SPOOL_API int spool_yield(void);
 
 /* Suspends the calling task (only the task: its worker runs others) for at
  * least ns nanoseconds of CLOCK_MONOTONIC. 0 behaves as spool_yield().
  * Returns: 0. Errors: -EPERM outside a task; -ENOMEM if the worker's timer
- *   heap cannot grow (nothing waited then).
+ *   heap cannot grow (nothing waited then); -ECANCELED, -ETIMEDOUT (a
+ *   timeout scope's deadline came first).
  * Context: task context; suspends. */
 SPOOL_API int spool_sleep_ns(uint64_t ns);
 
@@ -461,7 +471,7 @@ typedef struct spool_group {
     unsigned limit;                /* 0: no limit */
     int first_error;
     int cancelled;
-    struct spool_task *tasks;      /* every task spawned, newest first */
+    struct spool__group_member *members; /* every task spawned, newest first */
     struct spool_task *waiter;     /* the task in spool_group_wait */
     spool_sem slots;               /* places under the limit */
 } spool_group;
