@@ -205,4 +205,68 @@ void spool__worker_loop(spool__worker *w);
  * is already searching (scheduler.c). Worker context. */
 void spool__notify(spool__worker *w);
 
+/* ---- the inline steps of a wait (wait.h) ---------------------------------- */
+
+/* The scope whose deadline is in force for t: the innermost, unless a
+ * shield went up after it was entered. */
+static inline spool_timeout *spool__scope_in_force(const spool_task *t)
+{
+    spool_timeout *s = t->u.run.scope;
+    return s && s->shield_depth == t->shield ? s : NULL;
+}
+
+/* Whether t's waits must fail now: -ECANCELED (cancelled, or its runtime
+ * is shutting down, outside shields), -ETIMEDOUT (a scope in force has
+ * expired; marks it fired), or 0. Reads the clock only while a scope with
+ * a deadline is in force. Task only. */
+static inline int spool__wait_check(spool_task *t)
+{
+    if (!t->shield && (spool__task_cancel_requested(t) ||
+                       atomic_load_explicit(&t->u.run.rt->cancelling, memory_order_acquire)))
+        return -ECANCELED;
+    spool_timeout *s = spool__scope_in_force(t);
+    if (s && s->effective != UINT64_MAX)
+        return spool__wait_check_deadline(t, s);
+    return 0;
+}
+
+/* Starts a wait of the calling task. own_deadline: an absolute
+ * spool_now_ns() instant at which the caller wants to be woken (sleep), or
+ * UINT64_MAX. Returns 0, -EPERM outside a task, or what
+ * spool__wait_check says (the wait is not started then). */
+static inline int spool__wait_begin(spool__wait *wt, uint64_t own_deadline)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    int rc = spool__wait_check(w->current);
+    if (rc)
+        return rc;
+    *wt = (spool__wait){.w = w, .task = w->current, .own_deadline = own_deadline};
+    return 0;
+}
+
+/* The same for a wait that must run to its end whatever happens (the
+ * second half of a cancelled join, a blocking-pool call): cancellation and
+ * timeout scopes do not interrupt it. Never fails inside a task. */
+static inline int spool__wait_begin_shielded(spool__wait *wt)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    *wt = (spool__wait){.w = w, .task = w->current, .own_deadline = UINT64_MAX, .shielded = true};
+    return 0;
+}
+
+/* Ends the wait: its timer entry, if any, becomes stale. Release: pairs
+ * with the acquire load of fire_timers, which then leaves the task alone. */
+static inline void spool__wait_end(spool__wait *wt)
+{
+    if (!wt->armed)
+        return;
+    spool_task *t = wt->task;
+    uint32_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
+    atomic_store_explicit(&t->wait_seq, seq + 1, memory_order_release); /* even: no timed wait */
+}
+
 #endif /* SPOOL_SCHED_H */

@@ -84,28 +84,8 @@ spool_task *spool__current_task(void)
     return w ? w->current : NULL;
 }
 
-/* The scope whose deadline is in force: the innermost, unless a shield
- * went up after it was entered. */
-static spool_timeout *scope_in_force(const spool_task *t)
+int spool__wait_check_deadline(spool_task *t, spool_timeout *s)
 {
-    spool_timeout *s = t->u.run.scope;
-    return s && s->shield_depth == t->shield ? s : NULL;
-}
-
-static bool cancel_in_force(const spool_task *t)
-{
-    if (t->shield)
-        return false;
-    return spool__task_cancel_requested(t) || atomic_load_explicit(&t->u.run.rt->cancelling, memory_order_acquire);
-}
-
-int spool__wait_check(spool_task *t)
-{
-    if (cancel_in_force(t))
-        return -ECANCELED;
-    spool_timeout *s = scope_in_force(t);
-    if (!s || s->effective == UINT64_MAX)
-        return 0;
     uint64_t now = spool_now_ns();
     if (now < s->effective)
         return 0;
@@ -117,47 +97,21 @@ int spool__wait_check(spool_task *t)
     return -ETIMEDOUT;
 }
 
-static void begin_seq(spool_task *t)
-{
-    uint32_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
-    atomic_store_explicit(&t->wait_seq, seq | 1, memory_order_relaxed); /* odd: in a wait */
-}
-
-int spool__wait_begin(spool__wait *wt, uint64_t own_deadline)
-{
-    spool__worker *w = spool__worker_current();
-    if (!w || !w->current)
-        return -EPERM;
-    spool_task *t = w->current;
-    int rc = spool__wait_check(t);
-    if (rc)
-        return rc;
-    *wt = (spool__wait){.w = w, .task = t, .own_deadline = own_deadline};
-    begin_seq(t);
-    return 0;
-}
-
-int spool__wait_begin_shielded(spool__wait *wt)
-{
-    spool__worker *w = spool__worker_current();
-    if (!w || !w->current)
-        return -EPERM;
-    *wt = (spool__wait){.w = w, .task = w->current, .own_deadline = UINT64_MAX, .shielded = true};
-    begin_seq(w->current);
-    return 0;
-}
-
 int spool__wait_park(spool__wait *wt)
 {
     spool_task *t = wt->task;
     spool__worker *w = spool__worker_current();
     if (!wt->armed) {
         uint64_t deadline = wt->own_deadline;
-        spool_timeout *s = wt->shielded ? NULL : scope_in_force(t);
+        spool_timeout *s = wt->shielded ? NULL : spool__scope_in_force(t);
         if (s && s->effective < deadline)
             deadline = s->effective;
         if (deadline != UINT64_MAX) {
-            if (spool__timer_push(&w->timers, deadline, t, atomic_load_explicit(&t->wait_seq, memory_order_relaxed)))
+            /* Odd while this wait is on: its entry is live until
+             * spool__wait_end moves it on. */
+            uint32_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed) | 1;
+            atomic_store_explicit(&t->wait_seq, seq, memory_order_relaxed);
+            if (spool__timer_push(&w->timers, deadline, t, seq))
                 return -ENOMEM; /* nothing would end the wait on time */
             wt->armed = true;
         }
@@ -171,13 +125,4 @@ int spool__wait_park(spool__wait *wt)
         spool__suspend(w, park_token, NULL);
     }
     return wt->shielded ? 0 : spool__wait_check(t);
-}
-
-void spool__wait_end(spool__wait *wt)
-{
-    spool_task *t = wt->task;
-    uint32_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
-    /* Release: pairs with the acquire load of fire_timers, which then
-     * leaves the task alone. */
-    atomic_store_explicit(&t->wait_seq, seq + 1, memory_order_release); /* even: none */
 }

@@ -53,11 +53,9 @@ bool spool__unpark_claim(spool_task *t);
 /* Makes a task whose unpark the caller claimed runnable (see unpark). */
 void spool__make_runnable(spool_task *t);
 
-/* Whether the current task's waits must fail now: -ECANCELED (cancelled
- * or its runtime is shutting down, outside shields), -ETIMEDOUT (a scope
- * in force has expired; marks it fired), or 0. Reads the clock only while
- * a scope is in force. Task only. */
-int spool__wait_check(spool_task *t);
+/* spool__wait_check's slow half: the scope s in force has a deadline;
+ * -ETIMEDOUT (marking the scopes it expired) if it has passed, else 0. */
+int spool__wait_check_deadline(spool_task *t, spool_timeout *s);
 
 /* One wait of the current task. */
 typedef struct spool__wait {
@@ -68,16 +66,9 @@ typedef struct spool__wait {
     bool shielded;            /* ignores cancellation and timeouts */
 } spool__wait;
 
-/* Starts a wait of the calling task. own_deadline: an absolute
- * spool_now_ns() instant at which the caller wants to be woken (sleep), or
- * UINT64_MAX. Returns 0, -EPERM outside a task, or what
- * spool__wait_check says (the wait is not started then). */
-int spool__wait_begin(spool__wait *wt, uint64_t own_deadline);
-
-/* The same for a wait that must run to its end whatever happens (the
- * second half of a cancelled join, a blocking-pool call): cancellation and
- * timeout scopes do not interrupt it. Never fails inside a task. */
-int spool__wait_begin_shielded(spool__wait *wt);
+/* The inline steps of a wait (spool__wait_check, spool__wait_begin,
+ * spool__wait_begin_shielded, spool__wait_end, spool__scope_in_force) are
+ * at the end of scheduler.h: they read the worker and the runtime. */
 
 /* Parks once (unless a token is pending). Arms a timer for the nearest of
  * own_deadline and the scope deadline in force the first time. Returns
@@ -86,9 +77,6 @@ int spool__wait_begin_shielded(spool__wait *wt);
  * if the timer heap could not grow. The caller re-checks its condition
  * either way. */
 int spool__wait_park(spool__wait *wt);
-
-/* Ends the wait: its timer entry, if any, becomes stale. */
-void spool__wait_end(spool__wait *wt);
 
 /* The calling task, or NULL outside a task. */
 spool_task *spool__current_task(void);

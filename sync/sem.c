@@ -115,19 +115,14 @@ int spool_sem_acquire(spool_sem *sem)
 {
     if (!sem)
         return -EINVAL;
-    spool_task *t = spool__current_task();
-    if (!t)
-        return -EPERM;
-    int rc = spool__wait_check(t);
+    spool__wait wt;
+    int rc = spool__wait_begin(&wt, UINT64_MAX);
     if (rc)
         return rc;
     if (spool_sem_try_acquire(sem) == 0)
-        return 0;
-    spool__wait wt;
-    if ((rc = spool__wait_begin(&wt, UINT64_MAX)))
-        return rc;
+        return 0; /* nothing armed: no spool__wait_end needed */
     struct spool__waiter node;
-    spool__waiter_init(&node, t);
+    spool__waiter_init(&node, wt.task);
     uint64_t v = atomic_load_explicit(&sem->word, memory_order_relaxed);
     for (;;) {
         if (v & L_BIT) {
