@@ -254,6 +254,8 @@ static unsigned fire_timers(spool__worker *w)
         }
         for (unsigned i = n; i-- > 0;)
             push_local(w, due[i]);
+        atomic_store_explicit(&w->stat_woken, atomic_load_explicit(&w->stat_woken, memory_order_relaxed) + n,
+                              memory_order_relaxed);
         total += n;
         n = popped;
     } while (n == SPOOL_FIRE_BATCH);
