@@ -438,8 +438,10 @@ SPOOL_API int spool_timeout_enter_at(spool_timeout *to, uint64_t deadline_ns);
  *   deadline, else 0. Errors: -EINVAL to is not the innermost scope of the
  *   calling task (nothing changed); -EPERM outside a task. */
 SPOOL_API int spool_timeout_exit(spool_timeout *to);
-/* Moves the deadline of an entered scope (asyncio's Timeout.reschedule).
- * Returns: 0. Errors: -EINVAL. Context: the task that entered it. */
+/* Moves the deadline of the innermost scope to timeout_ns from now
+ * (SPOOL_FOREVER: none), like asyncio's Timeout.reschedule (which takes
+ * an absolute time). Returns: 0. Errors: -EINVAL to is NULL, not the
+ * calling task's innermost scope; -EPERM outside a task. */
 SPOOL_API int spool_timeout_reschedule(spool_timeout *to, uint64_t timeout_ns);
 
 /* Joins `task` with a deadline (asyncio.wait_for): its result if it ends
@@ -514,7 +516,8 @@ SPOOL_API int spool_group_cancel(spool_group *g);
  * spool_run cancels every task still running, detached or not, waits
  * for them, and only then returns.
  * Returns: 0. Errors: -EINVAL task NULL or already joined or detached.
- * Context: task context (or any thread for a finished task). */
+ * Context: any thread (a task spawned with spool_spawn_on may be detached
+ *   by the thread that spawned it). */
 SPOOL_API int spool_detach(spool_task *task);
 
 /* Names a task for reports and debugging. The string is not copied: it
