@@ -30,6 +30,7 @@ WORKLOADS = {
     "W3": ("ping_pong", 1_000_000, 20_000, "per_op"),
     "W4": ("sleep_many", 100_000, 2_000, "wall"),
     "W5": ("semaphore_limit", 100_000, 2_000, "wall"),
+    "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
 }
 ONE_WORKER = ("W1", "W2", "W3")  # the C side also runs with --workers 1
 EXAMPLES = ("hello", "gather", "semaphore")

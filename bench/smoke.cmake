@@ -9,7 +9,8 @@ set(SPOOL_BENCH_SMOKE_SIZES
   w2_fib_fork=12
   w3_ping_pong=2000
   w4_sleep_many=200
-  w5_semaphore_limit=300)
+  w5_semaphore_limit=300
+  w9_queue_pipe=2000)
 
 foreach(entry ${SPOOL_BENCH_SMOKE_SIZES})
   string(REPLACE "=" ";" pair ${entry})
