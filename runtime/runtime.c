@@ -100,23 +100,29 @@ static void *worker_thread(void *arg)
 /* ---- shutdown and reports ---------------------------------------------- */
 
 /* Shutdown: when main has returned, every task still running is cancelled
- * (rt->cancelling makes all their waits fail, now and later), and those
- * parked are unparked so they see it. The scan runs over every record of
- * every slab: a record whose token says PARKED holds a parked task (only
- * a switched-out task sets it), and the unpark's CAS decides for a
- * record that changes meanwhile. Tasks spawned after the flag see it at
- * their first wait. */
-static void unpark_if_parked(spool_task *t, void *arg)
+ * (rt->cancelling makes all their waits fail, now and later), and every
+ * record is unparked so that its task sees it. The scan runs over every
+ * record of every slab. A record whose token says PARKED holds a parked
+ * task (only a switched-out task sets it): it is made runnable. Any other
+ * record is left a NOTIFIED token, for a task between its last look at
+ * the flag and its park (the CAS EMPTY -> PARKED): skipping it would let
+ * it park after the scan passed, with nobody left to wake it, and
+ * spool_run would never return. With the token its park returns at once,
+ * and its re-check sees the flag (the token's release / acquire orders
+ * it). Elsewhere the token is a spurious wake-up, which every wait
+ * tolerates; a record not in use gets it back to EMPTY at its spawn.
+ * Tasks spawned after the flag see it at their first wait. */
+static void unpark_every_record(spool_task *t, void *arg)
 {
     (void)arg;
-    if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) == SPOOL__TOKEN_PARKED)
+    if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) != SPOOL__TOKEN_NOTIFIED)
         spool__unpark(t);
 }
 
 void spool__runtime_begin_cancel_all(spool__worker *w)
 {
     spool__remote_close(w->rt);
-    spool__task_for_each_record(w->rt, unpark_if_parked, NULL);
+    spool__task_for_each_record(w->rt, unpark_every_record, NULL);
 }
 
 void spool__task_describe(const spool_task *t, char *buf, size_t n)
