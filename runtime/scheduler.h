@@ -219,15 +219,20 @@ static inline spool_timeout *spool__scope_in_force(const spool_task *t)
  * is shutting down, outside shields), -ETIMEDOUT (a scope in force has
  * expired; marks it fired), or 0. Reads the clock only while a scope with
  * a deadline is in force. Task only. */
-static inline int spool__wait_check(spool_task *t)
+static inline int spool__wait_check_into(spool_task *t, uint32_t *newly_fired)
 {
     if (!t->shield && (spool__task_cancel_requested(t) ||
                        atomic_load_explicit(&t->u.run.rt->cancelling, memory_order_acquire)))
         return -ECANCELED;
     spool_timeout *s = spool__scope_in_force(t);
     if (s && s->effective != UINT64_MAX)
-        return spool__wait_check_deadline(t, s);
+        return spool__wait_check_deadline(t, s, newly_fired);
     return 0;
+}
+
+static inline int spool__wait_check(spool_task *t)
+{
+    return spool__wait_check_into(t, NULL);
 }
 
 /* Starts a wait of the calling task. own_deadline: an absolute

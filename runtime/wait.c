@@ -84,17 +84,33 @@ spool_task *spool__current_task(void)
     return w ? w->current : NULL;
 }
 
-int spool__wait_check_deadline(spool_task *t, spool_timeout *s)
+int spool__wait_check_deadline(spool_task *t, spool_timeout *s, uint32_t *newly)
 {
     uint64_t now = spool_now_ns();
     if (now < s->effective)
         return 0;
     /* Expired: mark every scope up to the shield boundary whose own
      * deadline has passed (an outer scope's expiry is the outer one's). */
-    for (; s && s->shield_depth == t->shield; s = s->outer)
-        if (s->deadline <= now)
+    uint32_t mask = 0;
+    for (unsigned i = 0; s && s->shield_depth == t->shield; s = s->outer, i++) {
+        if (s->deadline <= now && !s->fired) {
             s->fired = 1;
+            if (i < 32)
+                mask |= UINT32_C(1) << i;
+        }
+    }
+    if (newly)
+        *newly = mask;
     return -ETIMEDOUT;
+}
+
+void spool__wait_unfire(spool__wait *wt)
+{
+    spool_timeout *s = wt->task->u.run.scope;
+    for (unsigned i = 0; s && i < 32; s = s->outer, i++)
+        if (wt->newly_fired & (UINT32_C(1) << i))
+            s->fired = 0;
+    wt->newly_fired = 0;
 }
 
 int spool__wait_park(spool__wait *wt)
@@ -124,5 +140,5 @@ int spool__wait_park(spool__wait *wt)
                               memory_order_relaxed);
         spool__suspend(w, park_token, NULL);
     }
-    return wt->shielded ? 0 : spool__wait_check(t);
+    return wt->shielded ? 0 : spool__wait_check_into(t, &wt->newly_fired);
 }

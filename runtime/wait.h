@@ -54,8 +54,10 @@ bool spool__unpark_claim(spool_task *t);
 void spool__make_runnable(spool_task *t);
 
 /* spool__wait_check's slow half: the scope s in force has a deadline;
- * -ETIMEDOUT (marking the scopes it expired) if it has passed, else 0. */
-int spool__wait_check_deadline(spool_task *t, spool_timeout *s);
+ * -ETIMEDOUT (marking the scopes it expired; those newly marked go into
+ * *newly as bits by depth, innermost first, if newly is not NULL) if it
+ * has passed, else 0. */
+int spool__wait_check_deadline(spool_task *t, spool_timeout *s, uint32_t *newly);
 
 /* One wait of the current task. */
 typedef struct spool__wait {
@@ -64,6 +66,7 @@ typedef struct spool__wait {
     uint64_t own_deadline;    /* the call's own (spool_sleep); UINT64_MAX: none */
     bool armed;               /* a timer entry for this wait is in a heap */
     bool shielded;            /* ignores cancellation and timeouts */
+    uint32_t newly_fired;     /* scopes the last park's check marked fired (see unfire) */
 } spool__wait;
 
 /* The inline steps of a wait (spool__wait_check, spool__wait_begin,
@@ -77,6 +80,12 @@ typedef struct spool__wait {
  * if the timer heap could not grow. The caller re-checks its condition
  * either way. */
 int spool__wait_park(spool__wait *wt);
+
+/* Takes back the "fired" marks of the last -ETIMEDOUT spool__wait_park
+ * returned: for a wait that succeeded after all (it had been handed what
+ * it waited for as it timed out), so spool_timeout_exit does not report a
+ * timeout that no caller saw. */
+void spool__wait_unfire(spool__wait *wt);
 
 /* The calling task, or NULL outside a task. */
 spool_task *spool__current_task(void);

@@ -269,14 +269,13 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     while (registered && atomic_load_explicit(&frame.pending, memory_order_acquire) != withdrawn)
         spool__wait_park(&wt);
     spool__wait_end(&wt);
-    int fired = spool_timeout_exit(&to);
     if (idx < 0)
         idx = first_done(tasks, n);
-    if (idx >= 0 && err != -ECANCELED)
-        return idx; /* a task finished as the wait gave up: report it */
-    if (err == -ETIMEDOUT && fired == 0)
-        return -ETIMEDOUT;
-    return err ? err : -ETIMEDOUT;
+    bool found = idx >= 0 && err != -ECANCELED; /* a task finished as the wait gave up: report it */
+    if (found && err == -ETIMEDOUT)
+        spool__wait_unfire(&wt); /* it succeeded after all (before `to` is left: the marks count from it) */
+    spool_timeout_exit(&to);
+    return found ? idx : err;
 }
 
 int spool_detach(spool_task *task)

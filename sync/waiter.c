@@ -6,6 +6,7 @@
 #include "atomics.h"
 #include "futex.h"
 
+#include <errno.h>
 #include <sched.h>
 
 void spool__list_append(spool__wait_list *l, struct spool__waiter *n)
@@ -95,6 +96,8 @@ int spool__waiter_await(struct spool__waiter *n, spool__wait *wt, spool__withdra
         err = rc;
         wt->shielded = true;
     }
+    if (err == -ETIMEDOUT)
+        spool__wait_unfire(wt); /* the wait succeeded: no timeout to report */
     return 0;
 }
 

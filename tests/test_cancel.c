@@ -397,6 +397,76 @@ START_TEST(timeout_racing_completion_gives_one_of_the_two_outcomes)
 }
 END_TEST
 
+/* A waiter handed its permit as its deadline passes keeps the permit, and
+ * its scope does not report a timeout nobody saw. One worker makes the
+ * order certain: main holds the worker past the deadline, then releases. */
+struct late_grant {
+    spool_sem sem;
+    int acquire_rc, exit_rc, after_rc;
+};
+
+static int acquire_under_scope(void *arg)
+{
+    struct late_grant *g = arg;
+    spool_timeout to;
+    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
+    g->acquire_rc = spool_sem_acquire(&g->sem);
+    g->after_rc = spool_sleep_ms(1); /* the scope has expired: this one times out */
+    g->exit_rc = spool_timeout_exit(&to);
+    return 0;
+}
+
+static int main_late_grant(void *arg)
+{
+    (void)arg;
+    struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
+    spool_task *t = spool_spawn(acquire_under_scope, &g);
+    spool_yield(); /* it parks in acquire */
+    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
+    while (spool_now_ns() < until)
+        ; /* past its deadline, without letting the worker fire timers */
+    spool_sem_release(&g.sem);
+    ck_assert_int_eq(spool_join(t), 0);
+    ck_assert_int_eq(g.acquire_rc, 0);          /* handed the permit: success */
+    ck_assert_int_eq(g.after_rc, -ETIMEDOUT);
+    ck_assert_int_eq(g.exit_rc, -ETIMEDOUT);    /* the sleep did time out */
+    ck_assert_uint_eq(spool_sem_value(&g.sem), 0);
+    return 0;
+}
+
+static int acquire_only_under_scope(void *arg)
+{
+    struct late_grant *g = arg;
+    spool_timeout to;
+    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
+    g->acquire_rc = spool_sem_acquire(&g->sem);
+    g->exit_rc = spool_timeout_exit(&to);
+    return 0;
+}
+
+static int main_late_grant_exit(void *arg)
+{
+    (void)arg;
+    struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
+    spool_task *t = spool_spawn(acquire_only_under_scope, &g);
+    spool_yield();
+    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
+    while (spool_now_ns() < until)
+        ;
+    spool_sem_release(&g.sem);
+    ck_assert_int_eq(spool_join(t), 0);
+    ck_assert_int_eq(g.acquire_rc, 0);
+    ck_assert_int_eq(g.exit_rc, 0); /* no wait in the scope reported a timeout */
+    return 0;
+}
+
+START_TEST(a_waiter_handed_its_permit_as_it_times_out_keeps_it_and_reports_no_timeout)
+{
+    ck_assert_int_eq(run_on(1, main_late_grant, NULL), 0);
+    ck_assert_int_eq(run_on(1, main_late_grant_exit, NULL), 0);
+}
+END_TEST
+
 /* ---- wait_any ----------------------------------------------------------------- */
 
 static int main_wait_any(void *arg)
@@ -611,6 +681,7 @@ static Suite *cancel_suite(void)
     ADD_TEST(s, cancel_racing_completion_gives_one_of_the_two_outcomes);
     ADD_TEST(s, a_waiter_cancelled_while_being_handed_a_permit_loses_nothing);
     ADD_TEST(s, timeout_scopes_expire_waits_nest_and_say_whether_they_fired);
+    ADD_TEST(s, a_waiter_handed_its_permit_as_it_times_out_keeps_it_and_reports_no_timeout);
     ADD_TEST(s, wait_for_returns_the_result_or_cancels_the_task_on_timeout);
     ADD_TEST(s, timeout_racing_completion_gives_one_of_the_two_outcomes);
     ADD_TEST(s, wait_any_returns_the_first_finished_and_leaves_tasks_joinable);
