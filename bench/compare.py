@@ -30,9 +30,10 @@ WORKLOADS = {
     "W3": ("ping_pong", 1_000_000, 20_000, "per_op"),
     "W4": ("sleep_many", 100_000, 2_000, "wall"),
     "W5": ("semaphore_limit", 100_000, 2_000, "wall"),
+    "W8": ("timeout_cancel", 100_000, 2_000, "per_op"),
     "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
 }
-ONE_WORKER = ("W1", "W2", "W3")  # the C side also runs with --workers 1
+ONE_WORKER = ("W1", "W2", "W3", "W8", "W9")  # the C side also runs with --workers 1
 EXAMPLES = ("hello", "gather", "semaphore")
 
 
@@ -212,7 +213,8 @@ def print_table(results, ids):
     for r in rows:
         out(line(r))
     out("W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
-        "W4, W5: wall time (ideal 1.000 s), peak RSS. Speed-up: asyncio wall / spool (all) wall.")
+        "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
+        "W9: per item through the queue. Speed-up: asyncio wall / spool (all) wall.")
 
 
 def run_examples(build, timeout):
@@ -247,7 +249,7 @@ def run_examples(build, timeout):
 def main():
     ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool on the WORKLOADS.md workloads")
     ap.add_argument("--quick", action="store_true",
-                    help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000) for CI")
+                    help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000, W8 2000, W9 20000) for CI")
     ap.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3 (default: all)")
     ap.add_argument("--json", metavar="FILE", help="write every JSON line received to FILE (truncated first)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"),
