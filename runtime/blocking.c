@@ -6,9 +6,12 @@
  * thread cannot be interrupted, and the job's memory must outlive it), and
  * the thread hands the result back with a waiter grant (sync/waiter.h),
  * which unparks the task from outside the pool. Threads start on demand,
- * up to the cap, only when no thread is idle; a thread idle for idle_ns
- * retires. Threads are detached; the pool counts them, and destroy waits
- * until the count is zero.
+ * up to the cap, when the jobs queued outnumber the threads that will
+ * take one (the idle ones and those starting): an idle thread serves one
+ * job, so two calls in flight never share it while the cap allows a
+ * second thread (one call could be waiting for the other). A thread idle
+ * for idle_ns retires. Threads are detached; the pool counts them, and
+ * destroy waits until the count is zero.
  */
 #include "scheduler.h"
 #include "waiter.h"
@@ -30,6 +33,8 @@ struct spool__blocking_pool {
     pthread_cond_t work;          /* a job was queued, or the pool stops */
     pthread_cond_t gone;          /* a thread exited */
     struct job *head, *tail;
+    unsigned queued;              /* jobs in the queue */
+    unsigned starting;            /* threads created that have not looked at the queue yet */
     unsigned threads, idle, cap;
     uint64_t idle_ns;
     bool stopping;
@@ -85,6 +90,7 @@ static void *pool_thread(void *arg)
 {
     struct spool__blocking_pool *p = arg;
     pthread_mutex_lock(&p->mu);
+    p->starting--;
     for (;;) {
         if (!p->head) {
             if (p->stopping)
@@ -103,6 +109,7 @@ static void *pool_thread(void *arg)
         p->head = j->next;
         if (!p->head)
             p->tail = NULL;
+        p->queued--;
         pthread_mutex_unlock(&p->mu);
         j->result = j->fn(j->arg);
         spool__waiter_grant(&j->node); /* j may be gone from here on */
@@ -114,22 +121,25 @@ static void *pool_thread(void *arg)
     return NULL;
 }
 
-/* Queues j, starting a thread if none is idle and the cap allows.
- * -EAGAIN if no thread exists and none could be started (j not queued).
+/* Queues j, starting a thread if the jobs queued (j included) outnumber
+ * the threads that will take one, and the cap allows. -EAGAIN if no
+ * thread exists and none could be started (j not queued).
  * Called with p->mu held. */
 static int submit(struct spool__blocking_pool *p, struct job *j)
 {
-    if (p->idle == 0 && p->threads < p->cap) {
+    if (p->queued + 1 > p->idle + p->starting && p->threads < p->cap) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_t th;
         int rc = pthread_create(&th, &attr, pool_thread, p);
         pthread_attr_destroy(&attr);
-        if (rc == 0)
+        if (rc == 0) {
             p->threads++;
-        else if (p->threads == 0)
+            p->starting++;
+        } else if (p->threads == 0) {
             return -EAGAIN;
+        }
     }
     j->next = NULL;
     if (p->tail)
@@ -137,6 +147,7 @@ static int submit(struct spool__blocking_pool *p, struct job *j)
     else
         p->head = j;
     p->tail = j;
+    p->queued++;
     pthread_cond_signal(&p->work);
     return 0;
 }
