@@ -3,7 +3,7 @@
  * caller provides, with FIFO lists of waiting getters and putters.
  *
  * One spinlock (`lock`, spool__spin_lock's word, taken with a short
- * backoff under contention: see queue_lock()) guards everything: the ring
+ * backoff under contention: waiter.c) guards everything: the ring
  * (head, len), `closed` and both lists. Nothing is held across a park, a
  * grant or a system call.
  *
@@ -53,7 +53,6 @@
  * `len` is written with relaxed atomic stores (always under the lock) so
  * that spool_queue_len may read it from any thread without the lock.
  */
-#include "atomics.h"
 #include "scheduler.h"
 #include "waiter.h"
 
@@ -61,36 +60,10 @@
 
 /* ---- the lock ------------------------------------------------------------------ */
 
-/* Pauses between looks at a taken lock: from 4, doubling up to 64, for 32
- * looks; then spool__spin_lock (which spins, then yields the CPU). A
- * waiter that looks less often lets the holder run its next few puts or
- * gets without the line being pulled away. W9 (bench/w9_queue_pipe.c) on
- * 2 workers, 40 interleaved runs each way, on two occasions: median 30.2
- * -> 21.6 ns per item (p90 62 -> 33), and 16.4 -> 11.7 (max 36 -> 23). */
-#define BACKOFF_FIRST 4u
-#define BACKOFF_MAX 64u
-#define BACKOFF_LOOKS 32
-
-static __attribute__((noinline)) void lock_contended(spool_queue *q)
-{
-    unsigned delay = BACKOFF_FIRST;
-    for (int look = 0; look < BACKOFF_LOOKS; look++) {
-        for (unsigned i = 0; i < delay; i++)
-            spool__cpu_relax();
-        if (!atomic_load_explicit(&q->lock, memory_order_relaxed) &&
-            !atomic_exchange_explicit(&q->lock, 1, memory_order_acquire))
-            return;
-        if (delay < BACKOFF_MAX)
-            delay <<= 1;
-    }
-    spool__spin_lock(&q->lock);
-}
-
-/* spool__spin_lock's lock word, taken with backoff under contention. */
+/* spool__spin_lock's word (with its backoff under contention: waiter.c). */
 static inline void queue_lock(spool_queue *q)
 {
-    if (__builtin_expect(atomic_exchange_explicit(&q->lock, 1, memory_order_acquire), 0))
-        lock_contended(q);
+    spool__spin_lock(&q->lock);
 }
 
 static inline void queue_unlock(spool_queue *q)

@@ -46,8 +46,28 @@ struct spool__waiter *spool__list_pop(spool__wait_list *l)
 /* Spins this many times before each sched_yield. */
 #define SPIN_BEFORE_YIELD 128u
 
-void spool__spin_lock(_Atomic uint32_t *lock)
+/* Pauses between looks at a taken lock: from 4, doubling up to 64, for 32
+ * looks, before the plain spin. A waiter that looks less often lets the
+ * holder run its next few operations without the line being pulled away.
+ * W9 (bench/w9_queue_pipe.c) on 2 workers, 40 interleaved runs each way,
+ * on two occasions: median 30.2 -> 21.6 ns per item (p90 62 -> 33), and
+ * 16.4 -> 11.7 (max 36 -> 23). */
+#define BACKOFF_FIRST 4u
+#define BACKOFF_MAX 64u
+#define BACKOFF_LOOKS 32
+
+void spool__spin_lock_contended(_Atomic uint32_t *lock)
 {
+    unsigned delay = BACKOFF_FIRST;
+    for (int look = 0; look < BACKOFF_LOOKS; look++) {
+        for (unsigned i = 0; i < delay; i++)
+            spool__cpu_relax();
+        if (!atomic_load_explicit(lock, memory_order_relaxed) &&
+            !atomic_exchange_explicit(lock, 1, memory_order_acquire))
+            return;
+        if (delay < BACKOFF_MAX)
+            delay <<= 1;
+    }
     unsigned spins = 0;
     while (atomic_exchange_explicit(lock, 1, memory_order_acquire)) {
         while (atomic_load_explicit(lock, memory_order_relaxed)) {

@@ -63,8 +63,14 @@ static inline bool spool__list_empty(const spool__wait_list *l)
     return l->head == NULL;
 }
 
-/* A test-and-test-and-set lock word (0 free, 1 held). */
-void spool__spin_lock(_Atomic uint32_t *lock);
+/* A lock word (0 free, 1 held): one exchange when free; under
+ * contention, exponential backoff, then spinning that yields the CPU. */
+void spool__spin_lock_contended(_Atomic uint32_t *lock);
+static inline void spool__spin_lock(_Atomic uint32_t *lock)
+{
+    if (__builtin_expect(atomic_exchange_explicit(lock, 1, memory_order_acquire), 0))
+        spool__spin_lock_contended(lock);
+}
 static inline void spool__spin_unlock(_Atomic uint32_t *lock)
 {
     atomic_store_explicit(lock, 0, memory_order_release);
