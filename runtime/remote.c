@@ -13,6 +13,7 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,9 @@ struct spool__remote {
     spool__reactor ring;          /* under lock */
     int ring_ok;
     _Atomic uint64_t spawned;     /* tasks spawned from outside; seq_cst (quiescence) */
+    /* Plain threads between queueing a task and their last touch of the
+     * runtime (spool__runtime_push_remote): destroy waits for zero. */
+    _Atomic unsigned in_flight;
 };
 
 int spool__remote_init(spool__runtime *rt)
@@ -54,6 +58,16 @@ void spool__remote_destroy(spool__runtime *rt)
     rt->remote = NULL;
 }
 
+void spool__remote_quiesce(spool__runtime *rt)
+{
+    struct spool__remote *r = rt->remote;
+    /* A thread that queued a task may still be waking a worker for it,
+     * though the task has run and ended since: it is a few instructions
+     * from done. */
+    while (r && atomic_load_explicit(&r->in_flight, memory_order_acquire))
+        sched_yield();
+}
+
 spool__worker *spool__remote_allocator(spool__runtime *rt)
 {
     return rt->remote ? &rt->remote->alloc : NULL;
@@ -80,8 +94,15 @@ void spool__notify_remote(spool__runtime *rt)
 
 void spool__runtime_push_remote(spool__runtime *rt, spool_task *t)
 {
+    /* The runtime is alive here: t is alive and not yet runnable (its
+     * unpark was claimed, or it is new), so the runtime cannot end before
+     * the push. After the push it can (t may run and end at once, and be
+     * the last): in_flight keeps destroy waiting until we are done. */
+    struct spool__remote *r = rt->remote;
+    atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
     spool__inject_push(&rt->inject, t, t, 1); /* P1 */
     spool__notify_remote(rt);                 /* P2, P3 */
+    atomic_fetch_sub_explicit(&r->in_flight, 1, memory_order_release);
 }
 
 void spool__remote_free_record(spool__runtime *rt, spool_task *t)

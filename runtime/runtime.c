@@ -182,11 +182,14 @@ int spool_stats(struct spool_stats *out)
     spool__runtime *rt = self->rt;
     memset(out, 0, sizeof *out);
     out->workers = rt->nworkers;
+    /* Exits first, then spawns, as the quiescence check reads them: a task
+     * seen exited was spawned before, so alive never comes out short. */
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        out->worker[i].exited = atomic_load_explicit(&rt->workers[i].exited, memory_order_acquire);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         spool__worker *w = &rt->workers[i];
         spool_worker_stats *s = &out->worker[i];
         s->spawned = atomic_load_explicit(&w->spawned, memory_order_relaxed);
-        s->exited = atomic_load_explicit(&w->exited, memory_order_relaxed);
         s->stolen = atomic_load_explicit(&w->stat_stolen, memory_order_relaxed);
         s->parked = atomic_load_explicit(&w->stat_parked, memory_order_relaxed);
         s->woken = atomic_load_explicit(&w->stat_woken, memory_order_relaxed);
@@ -220,6 +223,7 @@ static void forget_name(spool_task *t, void *arg)
 
 static void destroy(spool__runtime *rt)
 {
+    spool__remote_quiesce(rt);
     spool__blocking_destroy(rt);
     if (rt->remote) /* records exist only once the remote side is up */
         spool__task_for_each_record(rt, forget_name, NULL); /* names of tasks never freed */

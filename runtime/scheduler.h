@@ -169,6 +169,9 @@ void spool__runtime_push_remote(spool__runtime *rt, spool_task *t);
 int spool__remote_init(spool__runtime *rt);
 void spool__remote_destroy(spool__runtime *rt);
 void spool__remote_close(spool__runtime *rt);
+/* Waits until no plain thread is still touching the runtime after
+ * queueing a task (the first step of tearing the runtime down). */
+void spool__remote_quiesce(spool__runtime *rt);
 void spool__remote_free_record(spool__runtime *rt, spool_task *t);
 /* The blocking pool (blocking.c): created with the runtime, its threads on
  * demand; destroy joins them (none is busy by then: their callers are

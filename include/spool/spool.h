@@ -554,6 +554,9 @@ SPOOL_API spool_runtime *spool_runtime_current(void);
 /* Spawns fn(arg) into runtime rt from any thread
  * (asyncio.run_coroutine_threadsafe). rt must be running (spool_run has
  * not returned); once its main has returned, no new task is accepted.
+ * The runtime and its tasks are gone when spool_run returns: a plain
+ * thread must be done with them (spool_join_blocking returned) by then,
+ * e.g. main waits for the threads it started, or they for main's signal.
  * Returns: the task: join it with spool_join_blocking (from a plain
  *   thread) or spool_join (from a task of rt), or detach it.
  * Errors: NULL if rt or fn is NULL, rt is shutting down, or memory runs
@@ -587,8 +590,10 @@ struct spool_stats {
 };
 
 /* Fills *out with the current runtime's counters (a snapshot taken
- * without stopping anything: the figures are each exact, not mutually
- * consistent). Returns: 0. Errors: -EINVAL out NULL; -EPERM outside a
+ * without stopping anything: each figure was true at some instant of the
+ * call, and `alive` may still count a task that is ending). The struct is
+ * about 12 KiB: keep it off a task's stack (64 KiB by default) — static,
+ * or malloc'd. Returns: 0. Errors: -EINVAL out NULL; -EPERM outside a
  * task. Context: task context. (A struct, not a typedef: the function
  * has the name.) */
 SPOOL_API int spool_stats(struct spool_stats *out);
