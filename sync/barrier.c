@@ -57,24 +57,9 @@ int spool_barrier_init(spool_barrier *barrier, unsigned parties)
  * index. Returns the chain, to grant after unlocking. */
 static struct spool__waiter *take_all(spool_barrier *b, bool broken)
 {
-    struct spool__waiter *all = b->waiters.head;
-    b->waiters.head = b->waiters.tail = NULL;
-    for (struct spool__waiter *n = all; n; n = n->next) {
-        n->linked = false; /* popped: a withdraw now waits for the grant */
-        if (broken)
-            n->result = -EPIPE;
-    }
+    static const int epipe = -EPIPE;
     b->arrived = 0;
-    return all;
-}
-
-static void grant_all(struct spool__waiter *all)
-{
-    while (all) {
-        struct spool__waiter *next = all->next; /* read before the grant frees it */
-        spool__waiter_grant(all);
-        all = next;
-    }
+    return spool__list_take_all(&b->waiters, broken ? &epipe : NULL);
 }
 
 /* Breaks the barrier: every waiter gets -EPIPE, and so does every wait
@@ -85,7 +70,7 @@ static void break_barrier(spool_barrier *b)
     b->broken = 1;
     struct spool__waiter *all = take_all(b, true);
     spool__spin_unlock(&b->lock);
-    grant_all(all);
+    spool__waiter_grant_chain(all);
 }
 
 static bool withdraw(void *object, struct spool__waiter *n)
@@ -100,7 +85,7 @@ static bool withdraw(void *object, struct spool__waiter *n)
         all = take_all(b, true);
     }
     spool__spin_unlock(&b->lock);
-    grant_all(all);
+    spool__waiter_grant_chain(all);
     return linked;
 }
 
@@ -128,7 +113,7 @@ int spool_barrier_wait(spool_barrier *barrier)
     if (barrier->arrived == barrier->parties) {
         struct spool__waiter *all = take_all(barrier, false);
         spool__spin_unlock(&barrier->lock);
-        grant_all(all);
+        spool__waiter_grant_chain(all);
         spool__wait_end(&wt);
         return (int)index;
     }

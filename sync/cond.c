@@ -58,12 +58,7 @@ int spool_cond_init(spool_cond *cond)
 static bool withdraw(void *object, struct spool__waiter *n)
 {
     spool_cond *cond = object;
-    spool__spin_lock(&cond->lock);
-    bool linked = n->linked;
-    if (linked)
-        spool__list_remove(&cond->waiters, n);
-    spool__spin_unlock(&cond->lock);
-    return linked;
+    return spool__list_withdraw(&cond->lock, &cond->waiters, n);
 }
 
 /* Takes the lock again, immune to cancellation and timeouts. */
@@ -131,17 +126,7 @@ int spool_cond_notify_all(spool_cond *cond)
     if (!cond)
         return -EINVAL;
     spool__spin_lock(&cond->lock);
-    struct spool__waiter *all = cond->waiters.head;
-    cond->waiters.head = cond->waiters.tail = NULL;
-    for (struct spool__waiter *n = all; n; n = n->next)
-        n->linked = false; /* popped: a withdraw now waits for the grant */
+    struct spool__waiter *all = spool__list_take_all(&cond->waiters, NULL);
     spool__spin_unlock(&cond->lock);
-    int woken = 0;
-    while (all) {
-        struct spool__waiter *next = all->next; /* read before the grant frees it */
-        spool__waiter_grant(all);
-        all = next;
-        woken++;
-    }
-    return woken;
+    return (int)spool__waiter_grant_chain(all);
 }

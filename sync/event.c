@@ -29,16 +29,9 @@ int spool_event_set(spool_event *ev)
         return -EINVAL;
     spool__spin_lock(&ev->lock);
     atomic_store_explicit(&ev->set, 1, memory_order_release);
-    struct spool__waiter *all = ev->waiters.head;
-    ev->waiters.head = ev->waiters.tail = NULL;
-    for (struct spool__waiter *n = all; n; n = n->next)
-        n->linked = false; /* popped: a withdraw now waits for the grant */
+    struct spool__waiter *all = spool__list_take_all(&ev->waiters, NULL);
     spool__spin_unlock(&ev->lock);
-    while (all) {
-        struct spool__waiter *next = all->next; /* read before the grant frees it */
-        spool__waiter_grant(all);
-        all = next;
-    }
+    spool__waiter_grant_chain(all);
     return 0;
 }
 
@@ -60,12 +53,7 @@ int spool_event_is_set(const spool_event *ev)
 static bool withdraw(void *object, struct spool__waiter *n)
 {
     spool_event *ev = object;
-    spool__spin_lock(&ev->lock);
-    bool linked = n->linked;
-    if (linked)
-        spool__list_remove(&ev->waiters, n);
-    spool__spin_unlock(&ev->lock);
-    return linked;
+    return spool__list_withdraw(&ev->lock, &ev->waiters, n);
 }
 
 int spool_event_wait(spool_event *ev)

@@ -181,23 +181,13 @@ static inline int get_locked(spool_queue *q, void **item, struct spool__waiter *
 static bool withdraw_getter(void *object, struct spool__waiter *n)
 {
     spool_queue *q = object;
-    queue_lock(q);
-    bool linked = n->linked;
-    if (linked)
-        spool__list_remove(&q->getters, n);
-    queue_unlock(q);
-    return linked;
+    return spool__list_withdraw(&q->lock, &q->getters, n);
 }
 
 static bool withdraw_putter(void *object, struct spool__waiter *n)
 {
     spool_queue *q = object;
-    queue_lock(q);
-    bool linked = n->linked;
-    if (linked)
-        spool__list_remove(&q->putters, n);
-    queue_unlock(q);
-    return linked;
+    return spool__list_withdraw(&q->lock, &q->putters, n);
 }
 
 /* ---- put ---------------------------------------------------------------------- */
@@ -335,38 +325,18 @@ int spool_queue_get_blocking(spool_queue *q, void **item)
 
 /* ---- close -------------------------------------------------------------------- */
 
-/* Unlinks every node of l, marking each with -EPIPE; returns them as a
- * chain through `next` (unlinked: a withdraw now waits for the grant). */
-static struct spool__waiter *take_all(spool__wait_list *l)
-{
-    struct spool__waiter *all = l->head;
-    l->head = l->tail = NULL;
-    for (struct spool__waiter *n = all; n; n = n->next) {
-        n->linked = false;
-        n->result = -EPIPE;
-    }
-    return all;
-}
-
-static void grant_chain(struct spool__waiter *n)
-{
-    while (n) {
-        struct spool__waiter *next = n->next; /* read before the grant frees it */
-        spool__waiter_grant(n);
-        n = next;
-    }
-}
 
 int spool_queue_close(spool_queue *q)
 {
     if (!q)
         return -EINVAL;
+    static const int epipe = -EPIPE;
     queue_lock(q);
     q->closed = 1;
-    struct spool__waiter *putters = take_all(&q->putters);
-    struct spool__waiter *getters = take_all(&q->getters);
+    struct spool__waiter *putters = spool__list_take_all(&q->putters, &epipe);
+    struct spool__waiter *getters = spool__list_take_all(&q->getters, &epipe);
     queue_unlock(q);
-    grant_chain(putters);
-    grant_chain(getters);
+    spool__waiter_grant_chain(putters);
+    spool__waiter_grant_chain(getters);
     return 0;
 }

@@ -43,6 +43,40 @@ struct spool__waiter *spool__list_pop(spool__wait_list *l)
     return n;
 }
 
+struct spool__waiter *spool__list_take_all(spool__wait_list *l, const int *result)
+{
+    struct spool__waiter *all = l->head;
+    l->head = l->tail = NULL;
+    for (struct spool__waiter *n = all; n; n = n->next) {
+        n->linked = false;
+        if (result)
+            n->result = *result;
+    }
+    return all;
+}
+
+unsigned spool__waiter_grant_chain(struct spool__waiter *n)
+{
+    unsigned count = 0;
+    while (n) {
+        struct spool__waiter *next = n->next; /* read before the grant frees it */
+        spool__waiter_grant(n);
+        n = next;
+        count++;
+    }
+    return count;
+}
+
+bool spool__list_withdraw(_Atomic uint32_t *lock, spool__wait_list *l, struct spool__waiter *n)
+{
+    spool__spin_lock(lock);
+    bool linked = n->linked;
+    if (linked)
+        spool__list_remove(l, n);
+    spool__spin_unlock(lock);
+    return linked;
+}
+
 /* Spins this many times before each sched_yield. */
 #define SPIN_BEFORE_YIELD 128u
 

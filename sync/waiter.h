@@ -63,6 +63,16 @@ static inline bool spool__list_empty(const spool__wait_list *l)
     return l->head == NULL;
 }
 
+/* Unlinks every node of l (each is then "popped": a withdraw waits for
+ * its grant), setting each one's result to *result unless result is
+ * NULL; returns them as a chain through `next`. Under the lock. */
+struct spool__waiter *spool__list_take_all(spool__wait_list *l, const int *result);
+/* Grants every node of such a chain, after unlocking; returns how many. */
+unsigned spool__waiter_grant_chain(struct spool__waiter *chain);
+/* The usual withdraw: under `lock`, unlinks n from l if it is still
+ * linked; true if it was. */
+bool spool__list_withdraw(_Atomic uint32_t *lock, spool__wait_list *l, struct spool__waiter *n);
+
 /* A lock word (0 free, 1 held): one exchange when free; under
  * contention, exponential backoff, then spinning that yields the CPU. */
 void spool__spin_lock_contended(_Atomic uint32_t *lock);
