@@ -1,8 +1,10 @@
 /*
  * check_util.h — what the check suites of tests/ share: SANITIZED, the
- * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(), the
- * ADD_*_TEST macros that give every test its own TCase, and check_main(),
- * the whole main() of a suite.
+ * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(),
+ * join_thread() (spool_to_thread's fn for pthread_join), capture_begin()
+ * and capture_end() (stderr into a string), the ADD_*_TEST macros that
+ * give every test its own TCase, and check_main(), the whole main() of a
+ * suite.
  *
  * Header only (static inline functions and macros): each test_<area>.c is
  * one program, and tests/CMakeLists.txt builds every test_*.c on its own.
@@ -12,10 +14,12 @@
 #define SPOOL_TESTS_CHECK_UTIL_H
 
 #include <check.h>
+#include <pthread.h>
 #include <spool/spool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* 1 in an ASan or TSan build (where suites shrink their sizes), else 0. */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -56,6 +60,53 @@ static inline uint64_t xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+/* spool_to_thread's fn for pthread_join: arg points to the pthread_t.
+ * Returns: what the thread returned, an int cast to a pointer (0 for
+ * NULL), or -1000 if pthread_join failed. */
+static inline int join_thread(void *arg)
+{
+    void *ret = NULL;
+    if (pthread_join(*(pthread_t *)arg, &ret) != 0)
+        return -1000;
+    return (int)(intptr_t)ret;
+}
+
+/* stderr into a temporary file between capture_begin and capture_end. */
+struct capture {
+    int saved;  /* the real stderr, dup'ed */
+    FILE *file; /* where stderr goes meanwhile */
+};
+
+/* Sends stderr (flushed first) into a new temporary file. */
+static inline void capture_begin(struct capture *c)
+{
+    fflush(stderr);
+    c->file = tmpfile();
+    ck_assert_ptr_nonnull(c->file);
+    c->saved = dup(STDERR_FILENO);
+    ck_assert_int_ge(c->saved, 0);
+    ck_assert_int_eq(dup2(fileno(c->file), STDERR_FILENO), STDERR_FILENO);
+}
+
+/* Restores stderr and closes the file.
+ * Returns: what was written to stderr since capture_begin (malloc'd,
+ * NUL-terminated; the caller frees it). */
+static inline char *capture_end(struct capture *c)
+{
+    fflush(stderr);
+    ck_assert_int_eq(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
+    close(c->saved);
+    long len = ftell(c->file);
+    ck_assert_int_ge(len, 0);
+    char *buf = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(buf);
+    rewind(c->file);
+    size_t got = fread(buf, 1, (size_t)len, c->file);
+    buf[got] = 0;
+    fclose(c->file);
+    return buf;
 }
 
 /* Adds test fn to suite s in a TCase of its own, named after it. */

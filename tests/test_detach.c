@@ -63,39 +63,6 @@ static void wait_finished(spool_task *t)
     ck_assert_int_eq(spool_wait_any(&t, 1, SPOOL_FOREVER), 0);
 }
 
-/* stderr into a temporary file between begin and end. */
-struct capture {
-    int saved;
-    FILE *file;
-};
-
-static void capture_begin(struct capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    ck_assert_ptr_nonnull(c->file);
-    c->saved = dup(STDERR_FILENO);
-    ck_assert_int_ge(c->saved, 0);
-    ck_assert_int_eq(dup2(fileno(c->file), STDERR_FILENO), STDERR_FILENO);
-}
-
-/* Restores stderr; returns what was written meanwhile (malloc'd). */
-static char *capture_end(struct capture *c)
-{
-    fflush(stderr);
-    ck_assert_int_eq(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
-    close(c->saved);
-    long len = ftell(c->file);
-    ck_assert_int_ge(len, 0);
-    char *buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    rewind(c->file);
-    size_t got = fread(buf, 1, (size_t)len, c->file);
-    buf[got] = 0;
-    fclose(c->file);
-    return buf;
-}
-
 /* What on_task_error saw. */
 struct reports {
     atomic_int count;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <spool/spool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +34,6 @@ static void spin_ns(uint64_t ns)
     uint64_t end = spool_now_ns() + ns;
     while (spool_now_ns() < end)
         ;
-}
-
-/* Joins a pthread (from the blocking pool: spool_to_thread); returns what
- * the thread returned, an int cast to a pointer. */
-static int join_thread(void *arg)
-{
-    void *ret = NULL;
-    if (pthread_join(*(pthread_t *)arg, &ret) != 0)
-        return -1000;
-    return (int)(intptr_t)ret;
 }
 
 /* ---- arguments, the ring, try_ calls ------------------------------------------ */
@@ -211,66 +202,49 @@ struct waiter_arg {
     uint64_t to_ns;
 };
 
-static int getter(void *arg)
+/* One waiting task: puts a->item (put) or gets into a->item, within a
+ * scope of a->to_ns if not 0; then, if twice, waits a second time (out
+ * of the scope: a put of 0xbad or a get, its result in a->rc2), for the
+ * tests that want a second, cancelled wait. Returns: a->rc. */
+static int queue_wait(struct waiter_arg *a, bool put, bool twice)
 {
-    struct waiter_arg *a = arg;
     void *it = ITEM(0xdead);
     spool_timeout to;
     if (a->to_ns)
         spool_timeout_enter(&to, a->to_ns);
     atomic_store(&a->started, 1);
-    a->rc = spool_queue_get(a->q, &it);
-    a->item = it;
+    if (put) {
+        a->rc = spool_queue_put(a->q, a->item);
+    } else {
+        a->rc = spool_queue_get(a->q, &it);
+        a->item = it;
+    }
     if (a->to_ns)
         spool_timeout_exit(&to);
-    a->rc2 = spool_queue_get(a->q, &it); /* only where the test wants a second (cancelled) wait */
+    if (twice)
+        a->rc2 = put ? spool_queue_put(a->q, ITEM(0xbad)) : spool_queue_get(a->q, &it);
     atomic_store(&a->done, 1);
     return a->rc;
+}
+
+static int getter(void *arg)
+{
+    return queue_wait(arg, false, true);
 }
 
 static int getter_once(void *arg)
 {
-    struct waiter_arg *a = arg;
-    void *it = ITEM(0xdead);
-    spool_timeout to;
-    if (a->to_ns)
-        spool_timeout_enter(&to, a->to_ns);
-    atomic_store(&a->started, 1);
-    a->rc = spool_queue_get(a->q, &it);
-    a->item = it;
-    if (a->to_ns)
-        spool_timeout_exit(&to);
-    atomic_store(&a->done, 1);
-    return a->rc;
+    return queue_wait(arg, false, false);
 }
 
 static int putter_once(void *arg)
 {
-    struct waiter_arg *a = arg;
-    spool_timeout to;
-    if (a->to_ns)
-        spool_timeout_enter(&to, a->to_ns);
-    atomic_store(&a->started, 1);
-    a->rc = spool_queue_put(a->q, a->item);
-    if (a->to_ns)
-        spool_timeout_exit(&to);
-    atomic_store(&a->done, 1);
-    return a->rc;
+    return queue_wait(arg, true, false);
 }
 
 static int putter_twice(void *arg)
 {
-    struct waiter_arg *a = arg;
-    spool_timeout to;
-    if (a->to_ns)
-        spool_timeout_enter(&to, a->to_ns);
-    atomic_store(&a->started, 1);
-    a->rc = spool_queue_put(a->q, a->item);
-    if (a->to_ns)
-        spool_timeout_exit(&to);
-    a->rc2 = spool_queue_put(a->q, ITEM(0xbad));
-    atomic_store(&a->done, 1);
-    return a->rc;
+    return queue_wait(arg, true, true);
 }
 
 /* Spawns fn(a) and lets it run until it blocks (one worker: a task that has
@@ -632,41 +606,57 @@ static void record_seen(struct race *r, void *it, long *last)
 /* Producer p (arg: p, with the round in a static): puts its items in order. */
 static struct race *the_race;
 
-static int mpmc_producer(void *arg)
+/* Producer p's side of the MPMC races: puts its items in order with put
+ * (spool_queue_put or _put_blocking); with rng, yields after one put in
+ * 16 or so. Returns: 0, or the first failed put's result. */
+static int produce_in_order(struct race *r, unsigned p, int (*put)(spool_queue *, void *), uint64_t *rng)
 {
-    struct race *r = the_race;
-    unsigned p = (unsigned)(uintptr_t)arg;
-    uint64_t rng = r->seed + p * 7919 + 1;
     for (unsigned s = 0; s < r->per; s++) {
         uintptr_t id = (uintptr_t)p * r->per + s;
-        int rc = spool_queue_put(&r->q, ITEM(id + 1));
+        int rc = put(&r->q, ITEM(id + 1));
         if (rc != 0) {
             atomic_fetch_add(&r->other_errors, 1);
             return rc;
         }
         atomic_store_explicit(&r->put_ok[id], 1, memory_order_relaxed);
-        if (xorshift(&rng) % 16 == 0)
+        if (rng && xorshift(rng) % 16 == 0)
             spool_yield();
     }
     return 0;
 }
 
-static int mpmc_consumer(void *arg)
+/* A consumer's side: gets with get (spool_queue_get or _get_blocking)
+ * until the queue is closed and drained, recording every item and each
+ * producer's order; with rng, yields after one get in 16 or so. */
+static void consume_in_order(struct race *r, int (*get)(spool_queue *, void **), uint64_t *rng)
 {
-    struct race *r = the_race;
     long last[MAX_SIDE];
     for (int i = 0; i < MAX_SIDE; i++)
         last[i] = -1;
-    uint64_t rng = r->seed + (uintptr_t)arg * 104729 + 3;
     void *it;
     int rc;
-    while ((rc = spool_queue_get(&r->q, &it)) == 0) {
+    while ((rc = get(&r->q, &it)) == 0) {
         record_seen(r, it, last);
-        if (xorshift(&rng) % 16 == 0)
+        if (rng && xorshift(rng) % 16 == 0)
             spool_yield();
     }
     if (rc != -EPIPE)
         atomic_fetch_add(&r->other_errors, 1);
+}
+
+static int mpmc_producer(void *arg)
+{
+    struct race *r = the_race;
+    unsigned p = (unsigned)(uintptr_t)arg;
+    uint64_t rng = r->seed + p * 7919 + 1;
+    return produce_in_order(r, p, spool_queue_put, &rng);
+}
+
+static int mpmc_consumer(void *arg)
+{
+    struct race *r = the_race;
+    uint64_t rng = r->seed + (uintptr_t)arg * 104729 + 3;
+    consume_in_order(r, spool_queue_get, &rng);
     return 0;
 }
 
@@ -982,32 +972,13 @@ END_TEST
 /* Threads produce with put_blocking (producer index p: arg). */
 static void *thread_producer(void *arg)
 {
-    struct race *r = the_race;
-    unsigned p = (unsigned)(uintptr_t)arg;
-    for (unsigned s = 0; s < r->per; s++) {
-        uintptr_t id = (uintptr_t)p * r->per + s;
-        int rc = spool_queue_put_blocking(&r->q, ITEM(id + 1));
-        if (rc != 0) {
-            atomic_fetch_add(&r->other_errors, 1);
-            return (void *)(intptr_t)rc;
-        }
-        atomic_store_explicit(&r->put_ok[id], 1, memory_order_relaxed);
-    }
-    return NULL;
+    return (void *)(intptr_t)produce_in_order(the_race, (unsigned)(uintptr_t)arg, spool_queue_put_blocking, NULL);
 }
 
 static void *thread_consumer(void *arg)
 {
-    struct race *r = the_race;
-    long last[MAX_SIDE];
-    for (int i = 0; i < MAX_SIDE; i++)
-        last[i] = -1;
-    void *it;
-    int rc;
-    while ((rc = spool_queue_get_blocking(&r->q, &it)) == 0)
-        record_seen(r, it, last);
-    if (rc != -EPIPE)
-        atomic_fetch_add(&r->other_errors, 1);
+    (void)arg;
+    consume_in_order(the_race, spool_queue_get_blocking, NULL);
     return NULL;
 }
 

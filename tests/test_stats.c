@@ -71,11 +71,6 @@ static void check_sums(const struct spool_stats *st)
         ck_assert_uint_eq(st->worker[i].spawned + st->worker[i].exited + st->worker[i].idle, 0);
 }
 
-static int join_thread(void *arg)
-{
-    return pthread_join(*(pthread_t *)arg, NULL);
-}
-
 /* ---- spawned, exited, alive ------------------------------------------------------- */
 
 #define COUNTED_TASKS 1000
@@ -297,39 +292,6 @@ START_TEST(idle_grows_while_the_workers_sleep)
 END_TEST
 
 /* ---- debug reports ---------------------------------------------------------------------- */
-
-/* stderr into a temporary file between begin and end. */
-struct capture {
-    int saved;
-    FILE *file;
-};
-
-static void capture_begin(struct capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    ck_assert_ptr_nonnull(c->file);
-    c->saved = dup(STDERR_FILENO);
-    ck_assert_int_ge(c->saved, 0);
-    ck_assert_int_eq(dup2(fileno(c->file), STDERR_FILENO), STDERR_FILENO);
-}
-
-/* Restores stderr; returns what was written meanwhile (malloc'd). */
-static char *capture_end(struct capture *c)
-{
-    fflush(stderr);
-    ck_assert_int_eq(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
-    close(c->saved);
-    long len = ftell(c->file);
-    ck_assert_int_ge(len, 0);
-    char *buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    rewind(c->file);
-    size_t got = fread(buf, 1, (size_t)len, c->file);
-    buf[got] = 0;
-    fclose(c->file);
-    return buf;
-}
 
 static int busy_150ms(void *arg)
 {

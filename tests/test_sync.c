@@ -632,6 +632,34 @@ END_TEST
 
 enum { RACE_WAITERS = 3 };
 
+/* The start of a round of the semaphore-and-lock races: sem a bounded
+ * semaphore of RACE_WAITERS with every permit taken, lock held by the
+ * caller. */
+static void empty_sem_and_held_lock(spool_sem *sem, spool_lock *lock)
+{
+    spool_sem_init_bounded(sem, RACE_WAITERS);
+    for (int i = 0; i < RACE_WAITERS; i++)
+        REQUIRE(spool_sem_try_acquire(sem) == 0);
+    spool_lock_init(lock);
+    REQUIRE(spool_lock_acquire(lock) == 0);
+}
+
+/* The end of such a round: the `held` permits that waiters say they got
+ * and the free ones make up the bound; no waiter left, list unlocked. */
+static void check_permits(spool_sem *sem, unsigned held)
+{
+    REQUIRE(held + spool_sem_value(sem) == RACE_WAITERS);
+    REQUIRE((atomic_load(&sem->word) & 3) == 0);
+}
+
+/* The lock is held exactly when its waiter got it (got); releases it,
+ * which fails with -EPERM when it is free. */
+static void check_lock_held_iff(spool_lock *lock, bool got)
+{
+    REQUIRE(spool_lock_locked(lock) == got);
+    REQUIRE(spool_lock_release(lock) == (got ? 0 : -EPERM));
+}
+
 struct handoff_round {
     spool_sem sem;            /* bounded by RACE_WAITERS, starts empty */
     spool_lock lock;          /* held by the main task at the start */
@@ -648,21 +676,13 @@ struct race_arg {
     int i;
 };
 
-static int handoff_sem_waiter(void *arg)
+/* Waiters 0 .. RACE_WAITERS-1 acquire the semaphore, the last the lock. */
+static int handoff_waiter(void *arg)
 {
     struct race_arg *a = arg;
     atomic_fetch_add(&a->r->started, 1);
-    int rc = a->r->rc[a->i] = spool_sem_acquire(&a->r->sem);
-    if (rc == 0 && spool_cancelled())
-        atomic_fetch_add_explicit(&a->r->st->raced, 1, memory_order_relaxed);
-    return 0;
-}
-
-static int handoff_lock_waiter(void *arg)
-{
-    struct race_arg *a = arg;
-    atomic_fetch_add(&a->r->started, 1);
-    int rc = a->r->rc[a->i] = spool_lock_acquire(&a->r->lock);
+    int rc = a->r->rc[a->i] =
+        a->i < RACE_WAITERS ? spool_sem_acquire(&a->r->sem) : spool_lock_acquire(&a->r->lock);
     if (rc == 0 && spool_cancelled())
         atomic_fetch_add_explicit(&a->r->st->raced, 1, memory_order_relaxed);
     return 0;
@@ -704,11 +724,7 @@ static int handoff_main(void *arg)
     for (unsigned round = 0; round < rounds; round++) {
         struct handoff_round r;
         memset(&r, 0, sizeof r);
-        spool_sem_init_bounded(&r.sem, RACE_WAITERS);
-        for (int i = 0; i < RACE_WAITERS; i++)
-            REQUIRE(spool_sem_try_acquire(&r.sem) == 0);
-        spool_lock_init(&r.lock);
-        REQUIRE(spool_lock_acquire(&r.lock) == 0);
+        empty_sem_and_held_lock(&r.sem, &r.lock);
         r.seed = seed_of(round, 2);
         r.st = st;
         uint64_t rng = r.seed;
@@ -718,8 +734,7 @@ static int handoff_main(void *arg)
         for (int i = 0; i <= RACE_WAITERS; i++) {
             a[i] = (struct race_arg){&r, i};
             r.rc[i] = 1;
-            REQUIRE((t[i] = r.victims[i] = spool_spawn(i < RACE_WAITERS ? handoff_sem_waiter : handoff_lock_waiter,
-                                                       &a[i])) != NULL);
+            REQUIRE((t[i] = r.victims[i] = spool_spawn(handoff_waiter, &a[i])) != NULL);
         }
         REQUIRE((t[RACE_WAITERS + 1] = spool_spawn(handoff_releaser, &r)) != NULL);
         REQUIRE((t[RACE_WAITERS + 2] = spool_spawn(handoff_canceller, &r)) != NULL);
@@ -733,16 +748,14 @@ static int handoff_main(void *arg)
             st->granted += r.rc[i] == 0 && (r.cancel_mask & (1 << i));
             st->cancelled += r.rc[i] != 0;
         }
-        REQUIRE(held + spool_sem_value(&r.sem) == RACE_WAITERS);
-        REQUIRE((atomic_load(&r.sem.word) & 3) == 0); /* no waiter left, list unlocked */
+        check_permits(&r.sem, held);
         REQUIRE(spool_sem_release(&r.sem) == (held ? 0 : -EOVERFLOW));
 
         /* Lock: held exactly when the waiter got it. */
         int lrc = r.rc[RACE_WAITERS];
         REQUIRE(lrc == 0 || lrc == -ECANCELED);
         REQUIRE(lrc == 0 || (r.cancel_mask & (1 << RACE_WAITERS)));
-        REQUIRE(spool_lock_locked(&r.lock) == (lrc == 0));
-        REQUIRE(spool_lock_release(&r.lock) == (lrc == 0 ? 0 : -EPERM));
+        check_lock_held_iff(&r.lock, lrc == 0);
         REQUIRE(spool_lock_locked(&r.lock) == 0);
     }
     return 0;
@@ -821,11 +834,7 @@ static int timeout_main(void *arg)
     for (unsigned round = 0; round < rounds; round++) {
         struct timeout_round r;
         memset(&r, 0, sizeof r);
-        spool_sem_init_bounded(&r.sem, RACE_WAITERS);
-        for (int i = 0; i < RACE_WAITERS; i++)
-            REQUIRE(spool_sem_try_acquire(&r.sem) == 0);
-        spool_lock_init(&r.lock);
-        REQUIRE(spool_lock_acquire(&r.lock) == 0);
+        empty_sem_and_held_lock(&r.sem, &r.lock);
         r.seed = seed_of(round, 3);
         r.st = st;
         struct timeout_arg a[RACE_WAITERS + 1];
@@ -844,11 +853,9 @@ static int timeout_main(void *arg)
             st->granted += r.rc[i] == 0;
             st->cancelled += r.rc[i] != 0;
         }
-        REQUIRE(held + spool_sem_value(&r.sem) == RACE_WAITERS);
-        REQUIRE((atomic_load(&r.sem.word) & 3) == 0);
+        check_permits(&r.sem, held);
         int lrc = r.rc[RACE_WAITERS];
-        REQUIRE(spool_lock_locked(&r.lock) == (lrc == 0));
-        REQUIRE(spool_lock_release(&r.lock) == (lrc == 0 ? 0 : -EPERM));
+        check_lock_held_iff(&r.lock, lrc == 0);
     }
     return 0;
 }

@@ -64,12 +64,6 @@ static int count_threads(void)
     return list_tids(tids, 1024);
 }
 
-/* spool_to_thread's fn for pthread_join: arg is the pthread_t. */
-static int join_thread(void *arg)
-{
-    return pthread_join(*(pthread_t *)arg, NULL);
-}
-
 /* ---- spool_to_thread: where fn runs ---------------------------------------- */
 
 struct where {
@@ -952,6 +946,8 @@ struct pingpong {
     spool_event ev;
     atomic_int progress;
     pthread_t th;
+    int (*wake)(struct pingpong *); /* the thread's wake-up of each round */
+    uint64_t seed;                  /* of its sleeps */
 };
 
 /* Waits (spinning, then yielding) until *p reaches want. */
@@ -963,27 +959,50 @@ static void thread_wait_for(atomic_int *p, int want)
             sched_yield();
 }
 
-static void *release_rounds(void *arg)
+/* The plain thread: WAKE_ROUNDS times, pp->wake(pp), then waits until
+ * the task has counted that round. */
+static void *wake_rounds(void *arg)
 {
     struct pingpong *pp = arg;
-    uint64_t rng = 88172645463325252u;
+    uint64_t rng = pp->seed;
     for (int i = 0; i < WAKE_ROUNDS; i++) {
         /* Sometimes give the task time to park first. */
         if (xorshift(&rng) % 4 == 0)
             sleep_us(20);
-        ck_assert_int_eq(spool_sem_release(&pp->sem), 0);
+        ck_assert_int_eq(pp->wake(pp), 0);
         thread_wait_for(&pp->progress, i + 1);
     }
     return NULL;
+}
+
+/* Zeroes *pp (sem and ev: a semaphore at 0, an event not set) and starts
+ * the plain thread that wakes the task with wake, its sleeps seeded by
+ * seed. */
+static void start_pingpong(struct pingpong *pp, int (*wake)(struct pingpong *), uint64_t seed)
+{
+    memset(pp, 0, sizeof *pp);
+    spool_sem_init(&pp->sem, 0);
+    spool_event_init(&pp->ev);
+    pp->wake = wake;
+    pp->seed = seed;
+    ck_assert_int_eq(pthread_create(&pp->th, NULL, wake_rounds, pp), 0);
+}
+
+static int release_sem(struct pingpong *pp)
+{
+    return spool_sem_release(&pp->sem);
+}
+
+static int set_event(struct pingpong *pp)
+{
+    return spool_event_set(&pp->ev);
 }
 
 static int acquire_rounds(void *arg)
 {
     (void)arg;
     struct pingpong pp;
-    memset(&pp, 0, sizeof pp);
-    spool_sem_init(&pp.sem, 0);
-    ck_assert_int_eq(pthread_create(&pp.th, NULL, release_rounds, &pp), 0);
+    start_pingpong(&pp, release_sem, 88172645463325252u);
     for (int i = 0; i < WAKE_ROUNDS; i++) {
         REQUIRE(spool_sem_acquire(&pp.sem) == 0);
         atomic_store(&pp.progress, i + 1);
@@ -999,26 +1018,11 @@ START_TEST(sem_release_from_a_plain_thread_wakes_the_task_every_time)
 }
 END_TEST
 
-static void *set_rounds(void *arg)
-{
-    struct pingpong *pp = arg;
-    uint64_t rng = 0x2545F4914F6CDD1Du;
-    for (int i = 0; i < WAKE_ROUNDS; i++) {
-        if (xorshift(&rng) % 4 == 0)
-            sleep_us(20);
-        ck_assert_int_eq(spool_event_set(&pp->ev), 0);
-        thread_wait_for(&pp->progress, i + 1);
-    }
-    return NULL;
-}
-
 static int event_rounds(void *arg)
 {
     (void)arg;
     struct pingpong pp;
-    memset(&pp, 0, sizeof pp);
-    spool_event_init(&pp.ev);
-    ck_assert_int_eq(pthread_create(&pp.th, NULL, set_rounds, &pp), 0);
+    start_pingpong(&pp, set_event, 0x2545F4914F6CDD1Du);
     for (int i = 0; i < WAKE_ROUNDS; i++) {
         REQUIRE(spool_event_wait(&pp.ev) == 0);
         spool_event_clear(&pp.ev);
