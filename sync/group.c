@@ -51,7 +51,7 @@ int spool_group_set_limit(spool_group *g, unsigned n)
     if (!g || n > SPOOL_SEM_MAX)
         return -EINVAL;
     spool__spin_lock(&g->lock);
-    int rc = g->members ? -EBUSY : 0;
+    int rc = g->members || g->waiter ? -EBUSY : 0;
     if (rc == 0) {
         g->limit = n;
         spool_sem_init(&g->slots, n);
@@ -126,6 +126,21 @@ int spool_group_cancel(spool_group *g)
     return 0;
 }
 
+/* Joins (frees) the tasks of a chain of members whose bookkeeping is
+ * done, and frees the members. Shielded: the joins are short and must
+ * not fail. */
+static void join_members(struct spool__group_member *m)
+{
+    spool_shield_begin();
+    while (m) {
+        struct spool__group_member *next = m->next;
+        spool_join(m->task);
+        free(m);
+        m = next;
+    }
+    spool_shield_end();
+}
+
 static unsigned running(spool_group *g)
 {
     spool__spin_lock(&g->lock);
@@ -155,33 +170,38 @@ int spool_group_wait(spool_group *g)
         spool_group_cancel(g);
         spool__wait_begin_shielded(&wt);
     }
-    while (running(g) != 0) {
-        int rc = spool__wait_park(&wt);
-        if (rc && !wt.shielded) { /* joining is ownership: cancel, then wait for all */
-            err = rc;
-            spool_group_cancel(g);
-            wt.shielded = true;
+    int first;
+    for (;;) {
+        while (running(g) != 0) {
+            int rc = spool__wait_park(&wt);
+            if (rc && !wt.shielded) { /* joining is ownership: cancel, then wait for all */
+                err = rc;
+                spool_group_cancel(g);
+                wt.shielded = true;
+            }
         }
+        /* Every member listed has done its bookkeeping. Take the list
+         * under the lock (a concurrent spool_group_cancel walks it, and a
+         * member may spawn more), join (free) those outside it; done when
+         * nothing runs and nothing is listed. */
+        spool__spin_lock(&g->lock);
+        struct spool__group_member *done = NULL;
+        bool finished = g->running == 0 && !g->members;
+        if (g->running == 0) {
+            done = g->members;
+            g->members = NULL;
+        }
+        if (finished) {
+            first = g->first_error;
+            g->first_error = 0;
+            g->cancelled = 0;
+            g->waiter = NULL;
+        }
+        spool__spin_unlock(&g->lock);
+        if (finished)
+            break;
+        join_members(done);
     }
     spool__wait_end(&wt);
-
-    /* Every member has done its bookkeeping; join (free) their records.
-     * Shielded: the joins are short and must not fail. */
-    spool_shield_begin();
-    struct spool__group_member *m = g->members;
-    while (m) {
-        struct spool__group_member *next = m->next;
-        spool_join(m->task);
-        free(m);
-        m = next;
-    }
-    spool_shield_end();
-    int first = g->first_error;
-    spool__spin_lock(&g->lock);
-    g->members = NULL;
-    g->first_error = 0;
-    g->cancelled = 0;
-    g->waiter = NULL;
-    spool__spin_unlock(&g->lock);
     return err ? err : first;
 }

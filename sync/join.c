@@ -126,6 +126,12 @@ static int wait_frame(struct spool__join_frame *frame, spool_task *const tasks[]
     }
     while (atomic_load_explicit(&frame->pending, memory_order_acquire) != 0) {
         int rc = spool__wait_park(&wt);
+        if (rc && atomic_load_explicit(&frame->pending, memory_order_acquire) == 0) {
+            /* They all ended as the wait gave up: the join succeeded. */
+            if (rc == -ETIMEDOUT)
+                spool__wait_unfire(&wt);
+            break;
+        }
         if (rc) {
             err = rc;
             cancel_unfinished(tasks, n);
@@ -236,25 +242,27 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     spool_timeout_enter(&to, timeout_ns);
     spool__wait wt;
     int err = spool__wait_begin(&wt, UINT64_MAX);
+    if (err) { /* cancelled or out of time already: nothing registered */
+        spool_timeout_exit(&to);
+        return err;
+    }
     /* Registered tasks wake us at every exit (every = true), and each
      * decrements pending once. */
     struct spool__join_frame frame = {.waiter = w->current, .every = true};
     atomic_init(&frame.pending, 0);
     atomic_init(&frame.done, 0);
     size_t registered = 0;
-    if (!err) {
-        for (size_t i = 0; i < n; i++) {
-            struct spool__join_frame *expected = NULL;
-            atomic_fetch_add_explicit(&frame.pending, 1, memory_order_relaxed);
-            if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame, memory_order_acq_rel,
-                                                        memory_order_acquire))
-                registered++;
-            else
-                atomic_fetch_sub_explicit(&frame.pending, 1, memory_order_relaxed); /* DONE meanwhile */
-        }
-        while ((idx = first_done(tasks, n)) < 0 && err == 0)
-            err = spool__wait_park(&wt);
+    for (size_t i = 0; i < n; i++) {
+        struct spool__join_frame *expected = NULL;
+        atomic_fetch_add_explicit(&frame.pending, 1, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            registered++;
+        else
+            atomic_fetch_sub_explicit(&frame.pending, 1, memory_order_relaxed); /* DONE meanwhile */
     }
+    while ((idx = first_done(tasks, n)) < 0 && err == 0)
+        err = spool__wait_park(&wt);
     /* Withdraw: a CAS frame -> NULL that succeeds means that task will
      * never touch the frame; one that fails means it exited and will
      * decrement pending exactly once. Wait (shielded) for those. */

@@ -467,6 +467,35 @@ START_TEST(a_waiter_handed_its_permit_as_it_times_out_keeps_it_and_reports_no_ti
 }
 END_TEST
 
+/* A child that ends as its joiner's deadline passes: the join succeeds
+ * with the child's result, and the scope reports no timeout. One worker:
+ * the child holds it past the deadline, then ends. */
+static int busy_then_42(void *arg)
+{
+    (void)arg;
+    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
+    while (spool_now_ns() < until)
+        ;
+    return 42;
+}
+
+static int main_join_at_deadline(void *arg)
+{
+    (void)arg;
+    spool_task *t = spool_spawn(busy_then_42, NULL);
+    spool_timeout to;
+    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
+    ck_assert_int_eq(spool_join(t), 42);
+    ck_assert_int_eq(spool_timeout_exit(&to), 0);
+    return 0;
+}
+
+START_TEST(a_join_whose_child_ends_as_the_deadline_passes_gets_the_result)
+{
+    ck_assert_int_eq(run_on(1, main_join_at_deadline, NULL), 0);
+}
+END_TEST
+
 /* ---- wait_any ----------------------------------------------------------------- */
 
 static int main_wait_any(void *arg)
@@ -518,6 +547,28 @@ static int main_as_completed(void *arg)
 START_TEST(wait_any_in_a_loop_collects_every_task_once)
 {
     ck_assert_int_eq(run_on(2, main_as_completed, (void *)(uintptr_t)(SANITIZED ? 200 : 1000)), 0);
+}
+END_TEST
+
+static int main_wait_any_cancelled(void *arg)
+{
+    (void)arg;
+    spool_task *t[1] = {spool_spawn(sleep_ms_task, (void *)(uintptr_t)5)};
+    spool_task_cancel(spool_current());
+    ck_assert_int_eq(spool_wait_any(t, 1, SPOOL_FOREVER), -ECANCELED);
+    spool_timeout to;
+    ck_assert_int_eq(spool_shield_begin(), 0);
+    spool_timeout_enter(&to, 0);
+    ck_assert_int_eq(spool_wait_any(t, 1, SPOOL_FOREVER), -ETIMEDOUT); /* expired on entry */
+    ck_assert_int_eq(spool_timeout_exit(&to), -ETIMEDOUT);
+    ck_assert_int_eq(spool_join(t[0]), 0); /* still joinable */
+    ck_assert_int_eq(spool_shield_end(), 0);
+    return 0;
+}
+
+START_TEST(wait_any_by_a_cancelled_or_expired_caller_fails_at_once)
+{
+    ck_assert_int_eq(run_on(2, main_wait_any_cancelled, NULL), 0);
 }
 END_TEST
 
@@ -668,6 +719,58 @@ START_TEST(a_spawn_waiting_for_a_place_gives_up_with_its_scope)
 }
 END_TEST
 
+/* spool_group_cancel from another task while the group's waiter frees its
+ * members (ASan sees any use after free), and members spawning more
+ * members while it does. */
+struct cancel_storm {
+    spool_group g;
+    _Atomic int stop;
+};
+
+static int storm(void *arg)
+{
+    struct cancel_storm *c = arg;
+    while (!atomic_load(&c->stop)) {
+        spool_group_cancel(&c->g);
+        spool_yield();
+    }
+    return 0;
+}
+
+static int spawn_one_more(void *arg)
+{
+    spool_group *g = arg;
+    spool_group_spawn(g, short_child, (void *)(uintptr_t)10);
+    return 0;
+}
+
+static int main_group_cancel_storm(void *arg)
+{
+    unsigned rounds = (unsigned)(uintptr_t)arg;
+    struct cancel_storm c = {.stop = 0};
+    spool_group_init(&c.g);
+    spool_task *s = spool_spawn(storm, &c);
+    for (unsigned r = 0; r < rounds; r++) {
+        for (int i = 0; i < 32; i++)
+            spool_group_spawn(&c.g, i % 2 ? spawn_one_more : short_child, i % 2 ? (void *)&c.g : (void *)(uintptr_t)10);
+        int rc = spool_group_wait(&c.g);
+        REQUIRE(rc == 0 || rc == -ECANCELED);
+    }
+    atomic_store(&c.stop, 1);
+    spool_join(s);
+    struct spool_stats *st = malloc(sizeof *st);
+    spool_stats(st);
+    ck_assert_uint_eq(st->alive, 1);
+    free(st);
+    return 0;
+}
+
+START_TEST(a_group_cancelled_while_its_waiter_frees_the_members_stays_sound)
+{
+    ck_assert_int_eq(run_on(2, main_group_cancel_storm, (void *)(uintptr_t)(SANITIZED ? 300 : 2000)), 0);
+}
+END_TEST
+
 /* ---- runner ------------------------------------------------------------------ */
 
 static Suite *cancel_suite(void)
@@ -689,6 +792,9 @@ static Suite *cancel_suite(void)
     ADD_TEST(s, groups_wait_for_all_cancel_on_first_error_and_honour_limits);
     ADD_TEST(s, a_group_waiter_cancelled_or_timed_out_cancels_and_waits_for_its_members);
     ADD_TEST(s, a_spawn_waiting_for_a_place_gives_up_with_its_scope);
+    ADD_TEST(s, a_join_whose_child_ends_as_the_deadline_passes_gets_the_result);
+    ADD_TEST(s, wait_any_by_a_cancelled_or_expired_caller_fails_at_once);
+    ADD_TEST(s, a_group_cancelled_while_its_waiter_frees_the_members_stays_sound);
     return s;
 }
 

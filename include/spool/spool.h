@@ -391,7 +391,8 @@ SPOOL_API size_t spool_queue_len(const spool_queue *q);
  * has not started yet still runs, and its first wait returns -ECANCELED.
  * Cancelling a finished task does nothing.
  * Returns: 0. Errors: -EINVAL task is NULL.
- * Context: any thread; never suspends. task must not have been joined. */
+ * Context: any thread; never suspends. task must not have been joined,
+ *   nor be a detached task that may have ended (spool_detach). */
 SPOOL_API int spool_task_cancel(spool_task *task);
 
 /* Returns: 1 if the calling task's waits are being cancelled now (it was
@@ -509,7 +510,9 @@ SPOOL_API int spool_group_cancel(spool_group *g);
  * Detached tasks, names, the current task
  * ====================================================================== */
 
-/* Gives up the right to join `task`: its record is freed when it ends. If
+/* Gives up the right to join `task`: its record is freed when it ends, so
+ * the handle must not be used (cancel, name) once the task may have ended:
+ * the record may then hold another task. If
  * it ends with a negative result other than the -ECANCELED of a
  * cancellation, the runtime reports it (spool_config.on_task_error;
  * default: a line on stderr naming the task). When main returns,
@@ -523,7 +526,8 @@ SPOOL_API int spool_detach(spool_task *task);
 /* Names a task for reports and debugging. The string is not copied: it
  * must outlive the task (a literal, usually). NULL clears the name.
  * Returns: 0. Errors: -EINVAL task NULL; -ENOMEM. Context: any thread;
- * the task must not have been joined. */
+ * the task must not have been joined, nor be a detached task that may
+ * have ended. */
 SPOOL_API int spool_task_set_name(spool_task *task, const char *name);
 /* Returns: the name, or NULL if none. Context: any thread. */
 SPOOL_API const char *spool_task_name(const spool_task *task);
