@@ -12,6 +12,9 @@
 /* SQ entries per ring. Issue 2 only parks and wakes through the ring; I/O
  * will submit more, and the CQ is sized at twice this by the kernel. */
 #define SPOOL_RING_ENTRIES 256u
+/* CQ entries: room for many operations in flight before the kernel has
+ * to hold completions back (it does not drop them: IORING_FEAT_NODROP). */
+#define SPOOL_CQ_ENTRIES 4096u
 
 static const unsigned ring_attempts[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
@@ -34,10 +37,11 @@ static int ring_init(spool__reactor *r, size_t first)
     for (size_t i = first; i < sizeof ring_attempts / sizeof ring_attempts[0]; i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
-        p.flags = attempts[i];
+        p.flags = attempts[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = SPOOL_CQ_ENTRIES;
         rc = io_uring_queue_init_params(SPOOL_RING_ENTRIES, &r->ring, &p);
         if (rc == 0) {
-            r->flags = attempts[i];
+            r->flags = attempts[i]; /* (CQSIZE aside) */
             r->ready = 1;
             return 0;
         }
@@ -66,16 +70,25 @@ void spool__reactor_exit(spool__reactor *r)
 
 static int reap(spool__reactor *r)
 {
-    struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
     int wakes = 0;
-    io_uring_for_each_cqe(&r->ring, head, cqe) {
-        if (cqe->user_data == SPOOL_REACTOR_WAKE_TAG)
-            wakes++;
-        n++;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&r->ring, head, cqe) {
+            if (cqe->user_data == SPOOL_REACTOR_WAKE_TAG)
+                wakes++;
+            else if (r->on_cqe)
+                r->on_cqe(r->on_cqe_ctx, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&r->ring, n);
+        /* Completions the CQ ring had no room for wait in the kernel
+         * (IORING_FEAT_NODROP): flush them in and go round again. */
+        if (io_uring_cq_has_overflow(&r->ring))
+            io_uring_get_events(&r->ring);
+        else if (n == 0)
+            return wakes;
     }
-    io_uring_cq_advance(&r->ring, n);
-    return wakes;
 }
 
 int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns)
@@ -83,12 +96,10 @@ int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns)
     struct io_uring_cqe *cqe = NULL;
     int rc;
     if (timeout_ns == 0) {
-        /* With DEFER_TASKRUN completions are posted only when we enter the
-         * kernel; get_events does that without waiting. */
-        if (r->flags & IORING_SETUP_DEFER_TASKRUN)
-            rc = io_uring_get_events(&r->ring);
-        else
-            rc = io_uring_submit(&r->ring);
+        /* Submits what is pending and, with DEFER_TASKRUN (completions
+         * are posted only when we enter the kernel), flushes completions,
+         * without waiting. */
+        rc = io_uring_submit_and_get_events(&r->ring);
     } else if (timeout_ns == UINT64_MAX) {
         rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, NULL, NULL);
     } else {

@@ -21,6 +21,10 @@ typedef struct spool__reactor {
     struct io_uring ring;
     unsigned flags;   /* the IORING_SETUP_* flags the kernel accepted */
     int ready;
+    /* Every CQE that is not a wake-up message goes here (I/O, io.c);
+     * NULL: dropped. Set by the owner after init. */
+    void (*on_cqe)(void *ctx, const struct io_uring_cqe *cqe);
+    void *on_cqe_ctx;
 } spool__reactor;
 
 /* Creates the ring with the cheapest flags the kernel takes: first
@@ -36,7 +40,9 @@ int spool__reactor_init_shared(spool__reactor *r);
 void spool__reactor_exit(spool__reactor *r);
 
 /* Submits pending SQEs and waits for at least one CQE or until timeout_ns
- * passes (UINT64_MAX: no timeout; 0: do not wait), then reaps every CQE.
+ * passes (UINT64_MAX: no timeout; 0: do not wait), then reaps every CQE
+ * (those that overflowed the CQ ring too), passing all but wake-up
+ * messages to on_cqe.
  * Returns the number of wake-up messages reaped, or a negative errno other
  * than -ETIME, -EINTR, -EAGAIN and -EBUSY (those just end the wait early).
  * Owner only. */

@@ -3,6 +3,7 @@
  * main, and tearing everything down once every task has exited.
  */
 #include "scheduler.h"
+#include "io.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ static int worker_start(spool__worker *w)
     w->tsan_fiber = spool__tsan_current();
 #endif
     int rc = spool__reactor_init(&w->reactor);
+    w->reactor.on_cqe = spool__io_complete;
+    w->reactor.on_cqe_ctx = w;
     if (rc == 0)
         /* Release: pairs with the acquire loads of wakers (scheduler.c);
          * the latch below orders it before any of them anyway. */

@@ -95,6 +95,7 @@
 #include "scheduler.h"
 
 #include "atomics.h"
+#include "io.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -528,17 +529,28 @@ static bool lifo_may_run(spool__worker *w)
     return w->lifo_polls < SPOOL_LIFO_MAX_POLLS || !others_waiting(w);
 }
 
+/* Whether tick `tick` talks to the ring: SQEs prepared since the last
+ * submit go in at once (one io_uring_enter for all of them), and while
+ * operations are in flight, completions are reaped every few ticks. */
+static bool io_due(const spool__worker *w, uint32_t tick)
+{
+    return io_uring_sq_ready(&w->reactor.ring) || (w->io_inflight && (tick & SPOOL_TIMER_CHECK_MASK) == 0);
+}
+
 /* Whether scheduler tick `tick` has duties besides running a task: firing
- * timers, or the fairness pick. */
+ * timers, the fairness pick, the ring. */
 static bool tick_has_duties(const spool__worker *w, uint32_t tick)
 {
-    return tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0);
+    return tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0) ||
+           io_due(w, tick);
 }
 
 static spool_task *next_task(spool__worker *w)
 {
-    spool_task *t = w->lifo;
     ++w->tick;
+    if (io_due(w, w->tick))
+        spool__io_poll(w); /* may wake tasks into the LIFO slot */
+    spool_task *t = w->lifo;
     if (w->timers.len && (w->tick & SPOOL_TIMER_CHECK_MASK) == 0)
         fire_timers(w);
     if (w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
@@ -587,7 +599,14 @@ static spool_task *find_work(spool__worker *w)
     for (;;) {
         if (atomic_load_explicit(&w->rt->shutdown, memory_order_acquire))
             return NULL;
-        spool_task *t;
+        if (w->io_inflight || io_uring_sq_ready(&w->reactor.ring))
+            spool__io_poll(w);
+        /* Completions reaped here or while parked land in the LIFO slot. */
+        spool_task *t = w->lifo;
+        if (t) {
+            w->lifo = NULL;
+            goto found;
+        }
         if (fire_timers(w) && (t = spool__deque_take(&w->deque)))
             goto found;
         if ((t = inject_take(w, SPOOL_INJECT_BATCH)))

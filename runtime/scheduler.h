@@ -62,6 +62,8 @@ typedef struct spool__worker {
     spool__stack_pool stacks;
     spool__reactor reactor;
     _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
+    unsigned io_inflight;             /* operations submitted on this ring, not reaped (io.c) */
+    uint16_t io_seq;                  /* tags user_data (io.c) */
     spool_task *free_tasks;           /* recycled task records */
     size_t nfree_tasks;               /* how many */
     /* Every record slab this worker allocated: owner pushes (release),

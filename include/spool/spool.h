@@ -573,6 +573,81 @@ SPOOL_API spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg);
 SPOOL_API int spool_join_blocking(spool_task *task);
 
 /* ======================================================================
+ * I/O on io_uring: files, sockets
+ *
+ * Each call submits one io_uring operation on the calling task's worker
+ * ring (submissions are batched: one io_uring_enter per scheduler tick)
+ * and suspends only the task until it completes. Results are the
+ * kernel's: >= 0, or -errno (-EBADF for a bad fd, and so on).
+ * Every call is a cancellation point and honours timeout scopes: a
+ * cancelled or timed-out call asks the kernel to cancel the operation
+ * (IORING_OP_ASYNC_CANCEL) and does not return until the kernel has
+ * posted the original completion, so a buffer is never written after the
+ * call returns; an operation that completed anyway returns its result
+ * (a recv that completed as the cancel arrived returns its bytes), and
+ * the next wait reports the cancellation. Task context only: -EPERM
+ * elsewhere. See docs/io.md.
+ * ====================================================================== */
+
+struct statx;
+struct sockaddr;
+struct msghdr;
+struct iovec;
+
+/* openat(AT_FDCWD, path, flags | O_CLOEXEC, mode). Returns: the fd. */
+SPOOL_API int spool_open(const char *path, int flags, unsigned mode);
+/* pread/pwrite at `off`; off = -1: at (and moving) the file position.
+ * Returns: bytes transferred (short counts as the kernel gives them). */
+SPOOL_API int spool_read(int fd, void *buf, size_t n, int64_t off);
+SPOOL_API int spool_write(int fd, const void *buf, size_t n, int64_t off);
+SPOOL_API int spool_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+SPOOL_API int spool_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+/* fsync(fd) (datasync != 0: fdatasync). Returns: 0. */
+SPOOL_API int spool_fsync(int fd, int datasync);
+/* statx(AT_FDCWD, path, flags, mask, out). Returns: 0. */
+SPOOL_API int spool_statx(const char *path, int flags, unsigned mask, struct statx *out);
+/* Closes fd through the ring. Returns: 0. */
+SPOOL_API int spool_close(int fd);
+
+/* socket(domain, type | SOCK_CLOEXEC, protocol). Returns: the fd.
+ * Never suspends (a plain system call); any thread. */
+SPOOL_API int spool_socket(int domain, int type, int protocol);
+/* connect(2). Returns: 0. */
+SPOOL_API int spool_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
+/* accept4(fd, addr, addrlen, SOCK_CLOEXEC); addr may be NULL.
+ * Returns: the new fd. */
+SPOOL_API int spool_accept(int fd, struct sockaddr *addr, unsigned *addrlen);
+/* recv / send with `flags`; send always adds MSG_NOSIGNAL (a vanished peer
+ * is -EPIPE, never a SIGPIPE). Returns: bytes (0 from recv: EOF). */
+SPOOL_API int spool_recv(int fd, void *buf, size_t n, int flags);
+SPOOL_API int spool_send(int fd, const void *buf, size_t n, int flags);
+/* Sends all n bytes, looping over partial sends. Returns: n, or the error
+ * (bytes already sent are lost to the caller: the stream is broken);
+ * -EINVAL if n > INT32_MAX. */
+SPOOL_API int spool_send_all(int fd, const void *buf, size_t n, int flags);
+/* recvmsg / sendmsg (UDP and ancillary data); sendmsg adds MSG_NOSIGNAL. */
+SPOOL_API int spool_recvmsg(int fd, struct msghdr *msg, int flags);
+SPOOL_API int spool_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* shutdown(2) (how: SHUT_RD, SHUT_WR, SHUT_RDWR). Returns: 0. */
+SPOOL_API int spool_shutdown(int fd, int how);
+/* Waits until fd is ready for `events` (POLLIN, POLLOUT, ...), for
+ * libraries that own their sockets. Returns: the revents. */
+SPOOL_API int spool_poll(int fd, unsigned events);
+
+/* A TCP listener on host:port (host NULL: every address; "127.0.0.1",
+ * "::1", a name: resolved on the blocking pool), SO_REUSEADDR, listening
+ * with `backlog`. Returns: the fd. Errors: -EINVAL bad port; the errno of
+ * resolution (-ENOENT no such host), socket, bind or listen. */
+SPOOL_API int spool_tcp_listen(const char *host, unsigned port, int backlog);
+/* Connects to host:port (IPv4 or IPv6, each resolved address in turn).
+ * Returns: the connected fd. */
+SPOOL_API int spool_tcp_connect(const char *host, unsigned port);
+/* A Unix-domain stream listener on path (an existing socket file is
+ * replaced) / a connection to one. Returns: the fd. */
+SPOOL_API int spool_unix_listen(const char *path, int backlog);
+SPOOL_API int spool_unix_connect(const char *path);
+
+/* ======================================================================
  * Observability
  * ====================================================================== */
 

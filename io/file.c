@@ -1,0 +1,67 @@
+/*
+ * file.c — file calls, each one io_uring operation (io.h).
+ */
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+/* io_uring's "current file position" offset. */
+static uint64_t offset_of(int64_t off)
+{
+    return off < 0 ? (uint64_t)-1 : (uint64_t)off;
+}
+
+int spool_open(const char *path, int flags, unsigned mode)
+{
+    if (!path)
+        return -EINVAL;
+    SPOOL__IO_CALL(io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, mode));
+}
+
+int spool_read(int fd, void *buf, size_t n, int64_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX; /* a short read, as read(2) may give */
+    SPOOL__IO_CALL(io_uring_prep_read(sqe, fd, buf, (unsigned)n, offset_of(off)));
+}
+
+int spool_write(int fd, const void *buf, size_t n, int64_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    SPOOL__IO_CALL(io_uring_prep_write(sqe, fd, buf, (unsigned)n, offset_of(off)));
+}
+
+int spool_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    if (iovcnt < 0 || (iovcnt > 0 && !iov))
+        return -EINVAL;
+    SPOOL__IO_CALL(io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, offset_of(off)));
+}
+
+int spool_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    if (iovcnt < 0 || (iovcnt > 0 && !iov))
+        return -EINVAL;
+    SPOOL__IO_CALL(io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, offset_of(off)));
+}
+
+int spool_fsync(int fd, int datasync)
+{
+    SPOOL__IO_CALL(io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0));
+}
+
+int spool_statx(const char *path, int flags, unsigned mask, struct statx *out)
+{
+    if (!path || !out)
+        return -EINVAL;
+    SPOOL__IO_CALL(io_uring_prep_statx(sqe, AT_FDCWD, path, flags, mask, out));
+}
+
+int spool_close(int fd)
+{
+    SPOOL__IO_CALL(io_uring_prep_close(sqe, fd));
+}

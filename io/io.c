@@ -1,0 +1,150 @@
+/*
+ * io.c — a task's I/O operation on its worker's ring (see io.h), and the
+ * worker's batching of submissions and reaping of completions.
+ *
+ * Life of an operation
+ *   1. The task takes an SQE on the ring of the worker it runs on and
+ *      prepares it; user_data = the record's address | a 16-bit sequence
+ *      number in the top bits (so a late cancel request for a record
+ *      whose stack slot was reused cannot match a newer operation).
+ *   2. It parks. The SQE goes to the kernel with the worker's next batch:
+ *      the scheduler loop submits once per tick while SQEs are pending
+ *      (tick_has_duties keeps a direct hand-off from skipping that), so
+ *      many tasks' operations share one io_uring_enter.
+ *   3. The ring's owner reaps the CQE (each tick while operations are in
+ *      flight, or when it parks in the ring), stores res, sets done
+ *      (release) and unparks the task: the record's last touch by the
+ *      owner is the store of done, after which the task may return.
+ *   4. Cancelled or timed out while parked: the task asks for
+ *      IORING_OP_ASYNC_CANCEL on the owner ring and waits, shielded, for
+ *      the original CQE (step 3) before it returns: a buffer on its stack
+ *      is never written after the call. If the operation completed
+ *      anyway, its result is returned (data is never lost); if the kernel
+ *      cancelled it, the wait's error is.
+ *   The cancel request: on the owner worker, an SQE directly; from
+ *   another worker (a woken task runs where its waker runs), a MSG_RING
+ *   to the owner ring carrying user_data | CANCEL_REQ, which the owner
+ *   turns into the ASYNC_CANCEL when it reaps it. The request holds only
+ *   the user_data value, never dereferenced, so it may arrive after the
+ *   operation ended: the kernel then finds nothing (-ENOENT).
+ */
+#include "io.h"
+
+#include <errno.h>
+
+int spool__io_start(spool__io *io)
+{
+    int rc = spool__wait_begin(&io->wt, UINT64_MAX);
+    if (rc)
+        return rc;
+    spool__worker *w = io->wt.w;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
+    if (!sqe) {
+        /* The SQ ring is full of this tick's SQEs: send them now. */
+        spool__io_poll(w);
+        sqe = io_uring_get_sqe(&w->reactor.ring);
+        if (!sqe)
+            return -EBUSY;
+    }
+    io->w = w;
+    io->sqe = sqe;
+    io->op.task = io->wt.task;
+    atomic_init(&io->op.done, 0);
+    io->op.result = 0;
+    return 0;
+}
+
+/* Asks the ring that holds the operation to cancel it. */
+static void request_cancel(spool__io *io)
+{
+    spool__worker *here = spool__worker_current();
+    spool__worker *owner = io->w;
+    if (here == owner) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&owner->reactor.ring);
+        if (!sqe) {
+            spool__io_poll(owner);
+            sqe = io_uring_get_sqe(&owner->reactor.ring);
+        }
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, io->user_data, 0);
+            sqe->user_data = SPOOL__UD_CANCEL_ACK;
+            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+            return;
+        }
+        /* Unreachable in practice: a submit empties the SQ ring. */
+        return;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&here->reactor.ring);
+    if (!sqe) {
+        spool__io_poll(here);
+        sqe = io_uring_get_sqe(&here->reactor.ring);
+        if (!sqe)
+            return;
+    }
+    int fd = atomic_load_explicit(&owner->ring_fd, memory_order_acquire);
+    io_uring_prep_msg_ring(sqe, fd, 0, io->user_data | SPOOL__UD_CANCEL_REQ, 0);
+    sqe->user_data = SPOOL__UD_CANCEL_ACK;
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+int spool__io_finish(spool__io *io)
+{
+    spool__worker *w = io->w;
+    w->io_seq++;
+    io->user_data = (uint64_t)(uintptr_t)&io->op | ((uint64_t)w->io_seq << 48);
+    io_uring_sqe_set_data64(io->sqe, io->user_data);
+    w->io_inflight++;
+    int err = 0;
+    while (!atomic_load_explicit(&io->op.done, memory_order_acquire)) {
+        int rc = spool__wait_park(&io->wt);
+        if (rc && !err && !atomic_load_explicit(&io->op.done, memory_order_acquire)) {
+            err = rc;
+            request_cancel(io);
+            io->wt.shielded = true; /* until the original completion */
+        }
+    }
+    spool__wait_end(&io->wt);
+    int res = io->op.result;
+    if (err && (res == -ECANCELED || res == -EINTR))
+        return err; /* cancelled by us: say why */
+    if (err == -ETIMEDOUT)
+        spool__wait_unfire(&io->wt); /* it completed after all */
+    return res;
+}
+
+void spool__io_poll(spool__worker *w)
+{
+    spool__reactor_wait(&w->reactor, 0); /* submits, flushes, reaps; no wait */
+}
+
+void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
+{
+    spool__worker *w = worker;
+    uint64_t ud = cqe->user_data;
+    switch (ud & SPOOL__UD_TAG_MASK) {
+    case SPOOL__UD_OP: {
+        spool__io_op *op = (spool__io_op *)(uintptr_t)(ud & SPOOL__UD_PTR_MASK);
+        spool_task *t = op->task;
+        op->result = cqe->res;
+        w->io_inflight--;
+        atomic_store_explicit(&op->done, 1, memory_order_release); /* op may be gone from here on */
+        spool__unpark(t);
+        return;
+    }
+    case SPOOL__UD_CANCEL_REQ: {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
+        if (!sqe) {
+            io_uring_submit(&w->reactor.ring);
+            sqe = io_uring_get_sqe(&w->reactor.ring);
+        }
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, ud & ~SPOOL__UD_TAG_MASK, 0);
+            sqe->user_data = SPOOL__UD_CANCEL_ACK;
+            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        }
+        return;
+    }
+    default: /* CANCEL_ACK: the cancel found nothing, or a request failed */
+        return;
+    }
+}

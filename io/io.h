@@ -1,0 +1,83 @@
+/*
+ * io.h — one I/O operation of a task on its worker's ring, start to
+ * finish (io.c), for the calls of file.c and socket.c.
+ *
+ *     spool__io io;
+ *     int rc = spool__io_start(&io);         // -EPERM, -ECANCELED, -ETIMEDOUT
+ *     if (rc) return rc;
+ *     io_uring_prep_read(io.sqe, fd, buf, n, off);
+ *     return spool__io_finish(&io);          // the CQE's res, or the wait's error
+ *
+ * The operation record lives on the task's stack; its address, tagged
+ * with a sequence number in the top 16 bits, is the SQE's user_data.
+ * Only the worker that owns the ring reaps its CQEs (the ring is
+ * SINGLE_ISSUER and DEFER_TASKRUN), stores the result and unparks the
+ * task. A task that gives up (cancelled, timed out) asks the owner ring
+ * for IORING_OP_ASYNC_CANCEL — directly if it runs on that worker, else
+ * through a MSG_RING request — and then waits, shielded, for the original
+ * CQE: the record (and the caller's buffer) outlives the operation.
+ */
+#ifndef SPOOL_IO_H
+#define SPOOL_IO_H
+
+#include "scheduler.h"
+
+#include <liburing.h>
+
+/* user_data tags in the low 3 bits (records are 8-byte aligned). */
+#define SPOOL__UD_OP 0u          /* an operation's completion */
+#define SPOOL__UD_CANCEL_REQ 2u  /* MSG_RING from another worker: cancel this op */
+#define SPOOL__UD_CANCEL_ACK 3u  /* the ASYNC_CANCEL's own CQE (failures only) */
+#define SPOOL__UD_TAG_MASK UINT64_C(7)
+#define SPOOL__UD_PTR_MASK UINT64_C(0x0000fffffffffff8)
+
+typedef struct spool__io_op {
+    spool_task *task;
+    _Atomic int done;             /* 1 once result is set (release, by the ring owner) */
+    int result;                   /* the CQE's res */
+} spool__io_op;
+
+typedef struct spool__io {
+    spool__wait wt;
+    spool__worker *w;             /* whose ring holds the SQE */
+    struct io_uring_sqe *sqe;     /* to be prepared by the caller */
+    spool__io_op op;
+    uint64_t user_data;
+} spool__io;
+
+/* Starts an operation: the checks of a wait, then an SQE on the current
+ * worker's ring. Returns 0, -EPERM outside a task, -ECANCELED /
+ * -ETIMEDOUT (nothing submitted), -EBUSY if no SQE can be had. */
+int spool__io_start(spool__io *io);
+
+/* Queues the prepared SQE (submitted with the worker's next batch) and
+ * waits for its completion, cancelling it if the wait is cancelled or
+ * times out. Returns the CQE's res; or -ECANCELED / -ETIMEDOUT if the
+ * operation was cancelled for that reason (it completed with
+ * -ECANCELED, or -EINTR for some interrupted operations). */
+int spool__io_finish(spool__io *io);
+
+/* The worker's side (owner only): submit the SQEs prepared since the last
+ * call and reap what has completed, without waiting. Called by the
+ * scheduler loop every tick with SQEs pending, and every few ticks while
+ * operations are in flight. */
+void spool__io_poll(spool__worker *w);
+
+/* Handles one CQE that is not a wake-up message (reactor.c's reaping,
+ * owner only). */
+void spool__io_complete(void *worker, const struct io_uring_cqe *cqe);
+
+/* The body of a call that is one operation: start, prepare `sqe` with
+ * `prep` (a statement using the variable sqe), finish. */
+#define SPOOL__IO_CALL(prep)                     \
+    do {                                         \
+        spool__io io_;                           \
+        int rc_ = spool__io_start(&io_);         \
+        if (rc_)                                 \
+            return rc_;                          \
+        struct io_uring_sqe *sqe = io_.sqe;      \
+        prep;                                    \
+        return spool__io_finish(&io_);           \
+    } while (0)
+
+#endif /* SPOOL_IO_H */
