@@ -53,7 +53,13 @@ static int ring_init(spool__reactor *r, size_t first)
 
 int spool__reactor_init(spool__reactor *r)
 {
-    return ring_init(r, 0);
+    int rc = ring_init(r, 0);
+    /* A registered ring fd spares every io_uring_enter the fd lookup
+     * (Linux 5.18+; without it, the plain fd is used). Only the owner
+     * enters a worker ring, as registration requires. */
+    if (rc == 0)
+        io_uring_register_ring_fd(&r->ring);
+    return rc;
 }
 
 int spool__reactor_init_shared(spool__reactor *r)
