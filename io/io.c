@@ -114,7 +114,10 @@ int spool__io_finish(spool__io *io)
 
 void spool__io_poll(spool__worker *w)
 {
-    spool__reactor_wait(&w->reactor, 0); /* submits, flushes, reaps; no wait */
+    if (spool__reactor_enter_due(&w->reactor))
+        spool__reactor_wait(&w->reactor, 0); /* submits, flushes, reaps; no wait */
+    else
+        spool__reactor_reap(&w->reactor);    /* no system call */
 }
 
 void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)

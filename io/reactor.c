@@ -74,7 +74,7 @@ void spool__reactor_exit(spool__reactor *r)
     r->ready = 0;
 }
 
-static int reap(spool__reactor *r)
+int spool__reactor_reap(spool__reactor *r)
 {
     int wakes = 0;
     for (;;) {
@@ -117,7 +117,7 @@ int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns)
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         return rc;
-    return reap(r);
+    return spool__reactor_reap(r);
 }
 
 int spool__reactor_wake(spool__reactor *r, int target_fd)

@@ -12,6 +12,7 @@
 #define SPOOL_REACTOR_H
 
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* user_data of a wake-up message: never a pointer. */
@@ -47,6 +48,23 @@ void spool__reactor_exit(spool__reactor *r);
  * than -ETIME, -EINTR, -EAGAIN and -EBUSY (those just end the wait early).
  * Owner only. */
 int spool__reactor_wait(spool__reactor *r, uint64_t timeout_ns);
+
+/* Reaps the CQEs already posted, without entering the kernel (what
+ * spool__reactor_wait does after its system call). Owner only. */
+int spool__reactor_reap(spool__reactor *r);
+
+/* Whether entering the kernel would bring news: SQEs to submit, or
+ * completions the kernel holds back until we enter (deferred task work,
+ * flagged by IORING_SQ_TASKRUN; a ring without TASKRUN_FLAG cannot tell,
+ * so yes). Owner only; reads ring memory only. */
+static inline bool spool__reactor_enter_due(const spool__reactor *r)
+{
+    if (io_uring_sq_ready(&r->ring))
+        return true;
+    if (!(r->flags & IORING_SETUP_TASKRUN_FLAG))
+        return true;
+    return IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN;
+}
 
 /* Sends a wake-up message to the ring whose fd is target_fd. Returns 0 or
  * a negative errno. Owner of r only; target may be any ring. */

@@ -530,11 +530,21 @@ static bool lifo_may_run(spool__worker *w)
 }
 
 /* Whether tick `tick` talks to the ring: SQEs prepared since the last
- * submit go in at once (one io_uring_enter for all of them), and while
- * operations are in flight, completions are reaped every few ticks. */
+ * submit go in at once (one io_uring_enter for all of them); while
+ * operations are in flight, completions are reaped as soon as the ring
+ * shows them (posted CQEs, or the kernel's flag for completions it holds
+ * until we enter), which costs memory reads only; a ring that cannot
+ * flag them is polled every few ticks. */
 static bool io_due(const spool__worker *w, uint32_t tick)
 {
-    return io_uring_sq_ready(&w->reactor.ring) || (w->io_inflight && (tick & SPOOL_TIMER_CHECK_MASK) == 0);
+    const spool__reactor *r = &w->reactor;
+    if (io_uring_sq_ready(&r->ring))
+        return true;
+    if (!w->io_inflight)
+        return false;
+    if (!(r->flags & IORING_SETUP_TASKRUN_FLAG))
+        return (tick & SPOOL_TIMER_CHECK_MASK) == 0;
+    return io_uring_cq_ready(&r->ring) || (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
 /* Whether scheduler tick `tick` has duties besides running a task: firing
