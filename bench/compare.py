@@ -30,10 +30,11 @@ WORKLOADS = {
     "W3": ("ping_pong", 1_000_000, 20_000, "per_op"),
     "W4": ("sleep_many", 100_000, 2_000, "wall"),
     "W5": ("semaphore_limit", 100_000, 2_000, "wall"),
+    "W7": ("file_read", 10_000, 500, "per_op"),  # the table shows files/s (files_per_s)
     "W8": ("timeout_cancel", 100_000, 2_000, "per_op"),
     "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
 }
-ONE_WORKER = ("W1", "W2", "W3", "W8", "W9")  # the C side also runs with --workers 1
+ONE_WORKER = ("W1", "W2", "W3", "W7", "W8", "W9")  # the C side also runs with --workers 1
 EXAMPLES = ("hello", "gather", "semaphore")
 
 
@@ -182,6 +183,8 @@ def cell(run, figure):
         return run.status.upper() if run.status != "not ok" else "NOT OK"
     r = run.row
     main = fmt_ns(r.get("per_op_ns", 0)) if figure == "per_op" else f"{r.get('wall_s', 0):.3f} s"
+    if r.get("files_per_s") is not None:  # W7
+        main = f"{r['files_per_s'] / 1e3:.1f}k files/s"
     return f"{main}, {fmt_kib(r.get('peak_rss_kib', 0))}"
 
 
@@ -214,6 +217,7 @@ def print_table(results, ids):
         out(line(r))
     out("W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
         "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
+        "W7: files read per second; "
         "W9: per item through the queue. Speed-up: asyncio wall / spool (all) wall.")
 
 
@@ -249,7 +253,7 @@ def run_examples(build, timeout):
 def main():
     ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool on the WORKLOADS.md workloads")
     ap.add_argument("--quick", action="store_true",
-                    help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000, W8 2000, W9 20000) for CI")
+                    help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000, W7 500, W8 2000, W9 20000) for CI")
     ap.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3 (default: all)")
     ap.add_argument("--json", metavar="FILE", help="write every JSON line received to FILE (truncated first)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"),

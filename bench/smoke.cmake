@@ -10,6 +10,7 @@ set(SPOOL_BENCH_SMOKE_SIZES
   w3_ping_pong=2000
   w4_sleep_many=200
   w5_semaphore_limit=300
+  w7_file_read=200
   w8_timeout_cancel=500
   w9_queue_pipe=2000)
 
