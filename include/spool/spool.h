@@ -648,6 +648,131 @@ SPOOL_API int spool_unix_listen(const char *path, int backlog);
 SPOOL_API int spool_unix_connect(const char *path);
 
 /* ======================================================================
+ * Streams (asyncio's StreamReader / StreamWriter) over an fd
+ *
+ * A spool_stream reads an fd through a buffer the caller provides, so
+ * that lines, records and exact counts come out whole however the kernel
+ * splits the bytes; writes go straight to the fd (nothing is buffered on
+ * the write side, so there is no drain: a write returns once the kernel
+ * has taken every byte, suspending while the socket or pipe is full —
+ * that is the backpressure). A socket is read with recv / written with
+ * send (MSG_NOSIGNAL), anything else (pipe, tty, file) with read / write
+ * at the file position; init tells them apart once (fstat).
+ *
+ * Every call that does I/O is a cancellation point and honours timeout
+ * scopes, with the I/O calls' guarantee: bytes the kernel delivered are
+ * never lost. A call the buffer serves whole does not wait and is not a
+ * cancellation point. A cancelled, timed-out or failed read consumes
+ * nothing it has not handed over (what it read stays buffered, and
+ * readexactly reports through *got what it already stored in dst), so
+ * the next read sees every byte.
+ *
+ * One task at a time may read a stream, and one at a time may write it;
+ * a reader and a writer may run at once (the write side touches only fd).
+ * The stream does not own the fd nor the buffer: close the fd yourself.
+ * Embeddable; fields private.
+ * ====================================================================== */
+
+typedef struct spool_stream {
+    int fd;
+    int is_socket;          /* recv/send, else read/write at the position */
+    int eof;                /* the read side has seen EOF (sticky) */
+    unsigned char *buf;     /* the caller's read buffer */
+    size_t size;            /* its size */
+    size_t start, end;      /* buffered bytes: buf[start, end) */
+} spool_stream;
+
+/* Sets up s to read and write fd, reading through buf[0, bufsize). The
+ * buffer bounds readline / readuntil (a line longer than bufsize cannot
+ * be returned: -EMSGSIZE); 4 to 64 KiB suits most protocols.
+ * Returns: 0. Errors: -EINVAL s or buf NULL, bufsize 0; -EBADF (fstat's
+ *   errno) fd is not open. Context: any thread; never suspends. */
+SPOOL_API int spool_stream_init(spool_stream *s, int fd, void *buf, size_t bufsize);
+
+/* Returns: the number of bytes read from the fd and not yet consumed
+ * (what a read will get without I/O). Context: any thread, not racing a
+ * reader. */
+SPOOL_API size_t spool_stream_buffered(const spool_stream *s);
+
+/* Reads up to n bytes into dst: buffered bytes first, with no I/O if any
+ * are buffered; otherwise one read from the fd (straight into dst when n
+ * is at least the buffer's size). n above INT_MAX reads at most INT_MAX.
+ * Returns: the count (> 0), or 0 at EOF (or for n = 0).
+ * Errors: the I/O calls' (-ECANCELED, -ETIMEDOUT, -ECONNRESET, ...; -EPERM
+ *   outside a task); -EINVAL s NULL, or dst NULL with n > 0.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_read(spool_stream *s, void *dst, size_t n);
+
+/* Reads exactly n bytes into dst (asyncio's readexactly), looping over
+ * reads. If got is not NULL, *got is set on every return to the number of
+ * bytes stored in dst and consumed from the stream (n on success): after
+ * an error, those bytes are the caller's, and the stream holds the rest.
+ * Returns: n.
+ * Errors: -ENODATA EOF came after *got < n bytes (asyncio's
+ *   IncompleteReadError; its partial is dst[0, *got)); the I/O calls'
+ *   errors (-ECANCELED, -ETIMEDOUT, ...), again with *got bytes consumed;
+ *   -EINVAL s NULL, dst NULL with n > 0, n > INT_MAX.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_readexactly(spool_stream *s, void *dst, size_t n, size_t *got);
+
+/* Reads up to and including the first occurrence of sep[0, seplen) into
+ * dst (asyncio's readuntil). The longest line it returns is
+ * min(cap, bufsize) bytes, separator included; no line is consumed in
+ * part.
+ * Returns: the line's length, separator included. At EOF before a
+ *   separator: the bytes that came, all of them, without a separator
+ *   (the last, unterminated line; asyncio's IncompleteReadError partial):
+ *   check whether the line ends with sep. 0: EOF with nothing buffered.
+ * Errors: -EMSGSIZE no separator ends within the first min(cap, bufsize)
+ *   bytes: NOTHING is consumed, the next read returns those bytes (read
+ *   them with spool_stream_read, or drop the connection); the I/O calls'
+ *   errors, with nothing consumed (what was read stays buffered);
+ *   -EINVAL s, sep NULL, seplen 0, dst NULL, or seplen > min(cap,
+ *   bufsize) (no line could fit).
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_readuntil(spool_stream *s, const void *sep, size_t seplen, void *dst,
+                                     size_t cap);
+/* spool_stream_readuntil(s, "\n", 1, dst, cap): one line, "\n" included. */
+SPOOL_API int spool_stream_readline(spool_stream *s, void *dst, size_t cap);
+
+/* Writes all n bytes (send with MSG_NOSIGNAL on a socket, write at the
+ * position otherwise), looping over partial writes and suspending while
+ * the fd is full: a fast writer waits for a slow reader.
+ * Returns: n. Errors: the I/O calls' (-EPIPE peer gone, -ECANCELED,
+ *   -ETIMEDOUT, ...): bytes already written are lost to the caller, as
+ *   with spool_send_all (the stream is broken); -EIO the fd took 0 bytes;
+ *   -EINVAL s NULL, src NULL with n > 0, n > INT_MAX.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_write(spool_stream *s, const void *src, size_t n);
+
+/* ======================================================================
+ * Signals (asyncio's add_signal_handler, as a wait)
+ *
+ * The signals waited for must be blocked in EVERY thread of the process,
+ * or the kernel delivers them to some thread instead (SIGINT/SIGTERM
+ * would then kill it): block them with pthread_sigmask(SIG_BLOCK, ...)
+ * in main before spool_run (and before creating any other thread); the
+ * workers and the blocking pool inherit the mask. Declared when
+ * <signal.h> offers POSIX signals (the default gnu11, or -std=c11 with
+ * _POSIX_C_SOURCE defined).
+ * ====================================================================== */
+
+#include <signal.h>
+#ifdef SIG_BLOCK
+/* Waits until one of the signals in `set` is pending for the process (or
+ * the calling thread) and takes it, through a signalfd of its own read on
+ * the worker's ring (one signalfd per call, closed before it returns). A
+ * signal that arrived before the call is taken at once. Cancellable;
+ * honours timeout scopes; a call that returns an error took no signal
+ * (one taken as the cancellation came is returned, not lost).
+ * Returns: the signal's number (SIGINT, SIGTERM, ...).
+ * Errors: -EINVAL set NULL; signalfd's errno (-EMFILE, ...); the I/O
+ *   calls' (-ECANCELED, -ETIMEDOUT, -EPERM outside a task).
+ * Context: task context; may suspend. */
+SPOOL_API int spool_signal_wait(const sigset_t *set);
+#endif
+
+/* ======================================================================
  * Observability
  * ====================================================================== */
 
