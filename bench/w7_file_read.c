@@ -112,6 +112,8 @@ static int read_one(long i)
         total += rc;
     }
     int crc = spool_close(fd);
+    if (crc == -ECANCELED || crc == -ETIMEDOUT)
+        close(fd); /* a cancelled spool_close did not close (docs/io.md) */
     if (rc < 0)
         return rc;
     if (crc < 0)
