@@ -1,0 +1,631 @@
+/*
+ * http_server.c — an HTTP/1.1 server for TechEmpower's plaintext test:
+ * `GET /plaintext` (and `GET /`) answer 200 `Hello, World!` with Server,
+ * Date, Content-Type and Content-Length headers. One task per connection,
+ * every wait through io_uring. The C twin of bench/asyncio/http_server.py.
+ *
+ *   http_server [--host 127.0.0.1] [--port 8080] [--workers N] [--idle-ms 10000]
+ *
+ * Behaviour
+ *   - keep-alive by default for HTTP/1.1; HTTP/1.0 closes after the
+ *     response unless the request says `Connection: keep-alive`;
+ *     `Connection: close` closes after the response.
+ *   - pipelining: every complete request in the buffer is answered, in
+ *     order, and the responses of one read go out in one send.
+ *   - 400 Bad Request and close on a malformed request line or header
+ *     (bare CR, control bytes, obs-fold, a space before the colon, a bad
+ *     Content-Length, Transfer-Encoding (not supported), HTTP/1.1 without
+ *     exactly one Host); 505 for an HTTP version other than 1.x; 431 and
+ *     close when the header block passes 8 KiB or 100 header lines.
+ *   - 404 for other paths, 405 for methods other than GET and HEAD.
+ *   - a request body (Content-Length) is read and discarded.
+ *   - idle timeout (--idle-ms): a connection with no request in progress
+ *     is closed after that long without data; a request begun must be
+ *     complete (headers) within that long of its first byte, else 408 and
+ *     close — a slowloris client that drips bytes is cut off too.
+ *   - SIGINT / SIGTERM: stop accepting, cancel the connections, exit 0.
+ *   - prints "listening on HOST:PORT" on stderr when it accepts (--port 0:
+ *     the port the kernel picked).
+ *
+ * Memory: one 32 KiB record per connection (input and output buffers),
+ * nothing allocated per request.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spool/spool.h>
+
+#define IN_CAP (16 * 1024)    /* input buffer: > HDR_LIMIT, so a read always has room */
+#define OUT_CAP (16 * 1024)   /* output buffer: one send per read, flushed early if full */
+#define HDR_LIMIT (8 * 1024)  /* request line + headers, CRLFs included */
+#define MAX_HEADERS 100
+#define MAX_RESPONSE 512      /* the longest response we build */
+#define LINGER_NS (1 * SPOOL_SEC)
+#define LINGER_BYTES (256 * 1024)
+
+static const char *opt_host = "127.0.0.1";
+static unsigned opt_port = 8080;
+static unsigned opt_workers = 0;
+static uint64_t idle_ns = 10 * SPOOL_SEC;
+static int listen_fd = -1;
+static int signal_fd = -1;
+
+/* ---- the Date header: formatted once a second per thread ---------------- */
+
+/* Copies the current IMF-fixdate (29 bytes) to out. noinline: the task may
+ * move to another worker between two calls, so the thread-local cache's
+ * address must be computed afresh inside each call, never kept across a
+ * wait by the caller. */
+__attribute__((noinline)) static void http_date(char out[29])
+{
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[32];
+    time_t now = time(NULL);
+    if (now != cached_sec) {
+        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        snprintf(cached, sizeof cached, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+        cached_sec = now;
+    }
+    memcpy(out, cached, 29);
+}
+
+/* ---- the parser ---------------------------------------------------------- */
+
+/* tchar of RFC 9110: the bytes of a method and of a header name. */
+static unsigned char is_tchar[256];
+/* Bytes allowed in a header value: HTAB, SP, VCHAR, obs-text. */
+static unsigned char is_vbyte[256];
+/* Bytes allowed in a request target: VCHAR and obs-text (no SP, no CTL). */
+static unsigned char is_tbyte[256];
+
+static void tables_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        is_tchar[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        is_vbyte[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+        is_tbyte[c] = c > 0x20 && c != 0x7f;
+    }
+}
+
+enum {
+    PARSE_INCOMPLETE = 0,
+    PARSE_BAD = -400,
+    PARSE_TOO_LARGE = -431,
+    PARSE_VERSION = -505,
+};
+
+enum { M_GET, M_HEAD, M_OTHER };
+
+struct request {
+    int method;
+    int minor;             /* HTTP/1.minor */
+    int keep_alive;        /* after the Connection header and the version */
+    const char *path;      /* the target, without its query */
+    size_t path_len;
+    uint64_t content_length;
+};
+
+static int lower_eq(const char *p, size_t n, const char *lit, size_t litn)
+{
+    if (n != litn)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] | 0x20) != lit[i])
+            return 0;
+    return 1;
+}
+
+/* The end of the line that starts at p (the byte after its '\n'), with
+ * *eol set to where the line's content ends ('\r' or '\n'); NULL if no
+ * '\n' yet, (char *)1 on a bare CR inside the line. */
+static const char *line_end(const char *p, const char *end, const char **eol)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return NULL;
+    const char *e = nl;
+    if (e > p && e[-1] == '\r')
+        e--;
+    *eol = e;
+    return nl + 1;
+}
+
+/* Parses one request at p[0..n). Returns: the length of its header block
+ * (>0), PARSE_INCOMPLETE, or a negative status for an error response. */
+static int parse_request(const char *p, size_t n, struct request *r)
+{
+    const char *end = p + n;
+    const char *eol;
+    const char *next = line_end(p, end, &eol);
+    if (!next) {
+        /* No whole request line yet: reject what can already be seen to be
+         * wrong (binary garbage), else wait for more. */
+        for (const char *q = p; q < end; q++) {
+            unsigned char c = (unsigned char)*q;
+            if (c != '\r' && (c < 0x20 || c == 0x7f))
+                return PARSE_BAD;
+        }
+        return n > HDR_LIMIT ? PARSE_TOO_LARGE : PARSE_INCOMPLETE;
+    }
+    if (next - p > HDR_LIMIT)
+        return PARSE_TOO_LARGE;
+
+    /* request-line = method SP request-target SP HTTP-version */
+    const char *q = p;
+    while (q < eol && is_tchar[(unsigned char)*q])
+        q++;
+    if (q == p || q == eol || *q != ' ')
+        return PARSE_BAD;
+    size_t mlen = (size_t)(q - p);
+    if (mlen == 3 && memcmp(p, "GET", 3) == 0)
+        r->method = M_GET;
+    else if (mlen == 4 && memcmp(p, "HEAD", 4) == 0)
+        r->method = M_HEAD;
+    else
+        r->method = M_OTHER;
+    const char *t = ++q;
+    const char *query = NULL;
+    while (q < eol && is_tbyte[(unsigned char)*q]) {
+        if (*q == '?' && !query)
+            query = q;
+        q++;
+    }
+    if (q == t || q == eol || *q != ' ')
+        return PARSE_BAD;
+    r->path = t;
+    r->path_len = (size_t)((query ? query : q) - t);
+    q++;
+    if (eol - q != 8 || memcmp(q, "HTTP/", 5) != 0 || q[6] != '.' || q[5] < '0' || q[5] > '9' ||
+        q[7] < '0' || q[7] > '9')
+        return PARSE_BAD;
+    if (q[5] != '1')
+        return PARSE_VERSION;
+    r->minor = q[7] - '0';
+
+    /* header fields, up to the empty line */
+    int conn_close = 0, conn_keep = 0, hosts = 0, headers = 0, have_length = 0;
+    r->content_length = 0;
+    const char *line = next;
+    for (;;) {
+        next = line_end(line, end, &eol);
+        if (!next) {
+            for (const char *s = line; s < end; s++)
+                if (!is_vbyte[(unsigned char)*s] && *s != '\r')
+                    return PARSE_BAD;
+            return n > HDR_LIMIT ? PARSE_TOO_LARGE : PARSE_INCOMPLETE;
+        }
+        if (next - p > HDR_LIMIT)
+            return PARSE_TOO_LARGE;
+        if (eol == line)
+            break; /* the empty line: done */
+        if (++headers > MAX_HEADERS)
+            return PARSE_TOO_LARGE;
+        q = line;
+        while (q < eol && is_tchar[(unsigned char)*q])
+            q++;
+        if (q == line || q == eol || *q != ':')
+            return PARSE_BAD; /* empty name, obs-fold, space before ':', bad byte */
+        const char *name = line;
+        size_t nlen = (size_t)(q - line);
+        q++;
+        while (q < eol && (*q == ' ' || *q == '\t'))
+            q++;
+        const char *v = q;
+        for (; q < eol; q++)
+            if (!is_vbyte[(unsigned char)*q])
+                return PARSE_BAD; /* CTL, or a bare CR */
+        const char *ve = eol;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        size_t vlen = (size_t)(ve - v);
+
+        switch (nlen) {
+        case 4:
+            if (lower_eq(name, nlen, "host", 4))
+                hosts++;
+            break;
+        case 10:
+            if (lower_eq(name, nlen, "connection", 10)) {
+                /* a comma-separated list of tokens */
+                const char *s = v;
+                while (s < ve) {
+                    while (s < ve && (*s == ',' || *s == ' ' || *s == '\t'))
+                        s++;
+                    const char *b = s;
+                    while (s < ve && *s != ',' && *s != ' ' && *s != '\t')
+                        s++;
+                    if (lower_eq(b, (size_t)(s - b), "close", 5))
+                        conn_close = 1;
+                    else if (lower_eq(b, (size_t)(s - b), "keep-alive", 10))
+                        conn_keep = 1;
+                }
+            }
+            break;
+        case 14:
+            if (lower_eq(name, nlen, "content-length", 14)) {
+                if (vlen == 0 || vlen > 15)
+                    return PARSE_BAD;
+                uint64_t len = 0;
+                for (size_t i = 0; i < vlen; i++) {
+                    if (v[i] < '0' || v[i] > '9')
+                        return PARSE_BAD;
+                    len = len * 10 + (uint64_t)(v[i] - '0');
+                }
+                if (have_length && len != r->content_length)
+                    return PARSE_BAD;
+                have_length = 1;
+                r->content_length = len;
+            }
+            break;
+        case 17:
+            if (lower_eq(name, nlen, "transfer-encoding", 17))
+                return PARSE_BAD; /* chunked bodies: not supported */
+            break;
+        default:
+            break;
+        }
+        line = next;
+    }
+    if (r->minor >= 1 && hosts != 1)
+        return PARSE_BAD;
+    if (hosts > 1)
+        return PARSE_BAD;
+    r->keep_alive = r->minor >= 1 ? !conn_close : (conn_keep && !conn_close);
+    return (int)(next - p);
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+static const char HEAD_200[] = "HTTP/1.1 200 OK\r\n"
+                               "Server: spool\r\n"
+                               "Content-Type: text/plain\r\n"
+                               "Content-Length: 13\r\n"
+                               "Date: ";
+static const char BODY_200[] = "Hello, World!";
+
+struct conn {
+    int fd;
+    size_t len;      /* bytes in in[] */
+    size_t olen;     /* bytes in out[] */
+    char date[29];   /* the Date of this batch */
+    char in[IN_CAP];
+    char out[OUT_CAP];
+};
+
+#define PUT(c, lit)                                        \
+    do {                                                   \
+        memcpy((c)->out + (c)->olen, (lit), sizeof(lit) - 1); \
+        (c)->olen += sizeof(lit) - 1;                      \
+    } while (0)
+
+/* The connection header a response carries: none when the version's
+ * default holds. */
+static void put_connection(struct conn *c, int minor, int keep)
+{
+    if (!keep)
+        PUT(c, "Connection: close\r\n");
+    else if (minor == 0)
+        PUT(c, "Connection: keep-alive\r\n");
+}
+
+static void put_ok(struct conn *c, const struct request *r)
+{
+    PUT(c, HEAD_200);
+    memcpy(c->out + c->olen, c->date, 29);
+    c->olen += 29;
+    PUT(c, "\r\n");
+    put_connection(c, r->minor, r->keep_alive);
+    PUT(c, "\r\n");
+    if (r->method != M_HEAD)
+        PUT(c, BODY_200);
+}
+
+static void put_error(struct conn *c, int status, int minor, int keep, int head)
+{
+    const char *reason;
+    switch (status) {
+    case 400: reason = "Bad Request"; break;
+    case 404: reason = "Not Found"; break;
+    case 405: reason = "Method Not Allowed"; break;
+    case 408: reason = "Request Timeout"; break;
+    case 431: reason = "Request Header Fields Too Large"; break;
+    case 505: reason = "HTTP Version Not Supported"; break;
+    default: reason = "Error"; break;
+    }
+    int n = snprintf(c->out + c->olen, OUT_CAP - c->olen,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Server: spool\r\n"
+                     "Content-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Date: %.29s\r\n"
+                     "%s%s\r\n"
+                     "%s%s",
+                     status, reason, strlen(reason) + 1, c->date,
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "",
+                     !keep ? "Connection: close\r\n" : minor == 0 ? "Connection: keep-alive\r\n" : "",
+                     head ? "" : reason, head ? "" : "\n");
+    if (n > 0 && (size_t)n < OUT_CAP - c->olen)
+        c->olen += (size_t)n;
+}
+
+/* Sends out[] (within the idle timeout: a client that does not read is
+ * dropped). Returns: 0, or a negative errno. */
+static int flush(struct conn *c)
+{
+    if (c->olen == 0)
+        return 0;
+    spool_timeout to;
+    spool_timeout_enter(&to, idle_ns);
+    int rc = spool_send_all(c->fd, c->out, c->olen, 0);
+    spool_timeout_exit(&to);
+    c->olen = 0;
+    return rc < 0 ? rc : 0;
+}
+
+/* Closes after our last response: shut the write side, then read (and
+ * drop) what the client still sends for a moment, so that unread input
+ * does not turn the close into a reset that could destroy the response
+ * before the client reads it. */
+static void linger_close(struct conn *c)
+{
+    if (spool_shutdown(c->fd, SHUT_WR) == 0) {
+        spool_timeout to;
+        spool_timeout_enter(&to, LINGER_NS < idle_ns ? LINGER_NS : idle_ns);
+        size_t total = 0;
+        int n;
+        while (total < LINGER_BYTES && (n = spool_recv(c->fd, c->in, IN_CAP, 0)) > 0)
+            total += (size_t)n;
+        spool_timeout_exit(&to);
+    }
+}
+
+/* ---- a connection ----------------------------------------------------------- */
+
+static int serve(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct conn *c = malloc(sizeof *c);
+    if (!c) {
+        close(fd);
+        return 0;
+    }
+    c->fd = fd;
+    c->len = 0;
+    c->olen = 0;
+    uint64_t discard = 0;     /* body bytes still to drop */
+    uint64_t req_start = 0;   /* when the partial request in in[] began */
+    int closing = 0;          /* 1: close (lingering) after the flush */
+
+    while (!closing) {
+        spool_timeout to;
+        uint64_t deadline = c->len > 0 ? req_start + idle_ns : spool_now_ns() + idle_ns;
+        spool_timeout_enter_at(&to, deadline);
+        int n = spool_recv(fd, c->in + c->len, IN_CAP - c->len, 0);
+        spool_timeout_exit(&to);
+        if (n <= 0) {
+            if (n == -ETIMEDOUT && c->len > 0) {
+                http_date(c->date);
+                put_error(c, 408, 1, 0, 0);
+                flush(c);
+                linger_close(c);
+            }
+            break;
+        }
+        int had_partial = c->len > 0;
+        c->len += (size_t)n;
+        http_date(c->date);
+
+        size_t pos = 0;
+        while (pos < c->len) {
+            if (discard) {
+                size_t d = c->len - pos < discard ? c->len - pos : (size_t)discard;
+                pos += d;
+                discard -= d;
+                continue;
+            }
+            struct request r;
+            int rc = parse_request(c->in + pos, c->len - pos, &r);
+            if (rc == PARSE_INCOMPLETE)
+                break;
+            if (OUT_CAP - c->olen < MAX_RESPONSE && flush(c) < 0) {
+                closing = 2;
+                break;
+            }
+            if (rc < 0) {
+                put_error(c, -rc, 1, 0, 0);
+                closing = 1;
+                pos = c->len;
+                break;
+            }
+            pos += (size_t)rc;
+            discard = r.content_length;
+            if ((r.path_len == 10 && memcmp(r.path, "/plaintext", 10) == 0) ||
+                (r.path_len == 1 && r.path[0] == '/')) {
+                if (r.method == M_OTHER)
+                    put_error(c, 405, r.minor, r.keep_alive, 0);
+                else
+                    put_ok(c, &r);
+            } else {
+                put_error(c, 404, r.minor, r.keep_alive, r.method == M_HEAD);
+            }
+            if (!r.keep_alive) {
+                closing = 1;
+                break;
+            }
+        }
+        if (closing == 2)
+            break;
+        /* keep the partial request that follows */
+        size_t left = c->len - pos;
+        if (left && pos)
+            memmove(c->in, c->in + pos, left);
+        c->len = left;
+        if (left && (!had_partial || pos))
+            req_start = spool_now_ns();
+        if (flush(c) < 0)
+            break;
+        if (closing)
+            linger_close(c);
+    }
+    close(fd);
+    free(c);
+    return 0;
+}
+
+/* ---- accepting, signals, main ------------------------------------------- */
+
+static int acceptor(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = spool_accept(listen_fd, NULL, NULL);
+        if (fd < 0) {
+            if (fd == -ECANCELED || spool_cancelled())
+                return 0;
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
+                if (spool_sleep_ms(10) == -ECANCELED)
+                    return 0;
+            }
+            continue; /* ECONNABORTED and the like: the next one */
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        spool_task *t = spool_spawn(serve, (void *)(intptr_t)fd);
+        if (!t) {
+            close(fd);
+            continue;
+        }
+        spool_detach(t);
+    }
+}
+
+static int main_task(void *arg)
+{
+    (void)arg;
+    listen_fd = spool_tcp_listen(opt_host, opt_port, 4096);
+    if (listen_fd < 0) {
+        fprintf(stderr, "http_server: cannot listen on %s:%u: %s\n", opt_host, opt_port,
+                spool_strerror(listen_fd));
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof ss;
+    unsigned port = opt_port;
+    if (getsockname(listen_fd, (struct sockaddr *)&ss, &slen) == 0)
+        port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    spool_task *acc = spool_spawn(acceptor, NULL);
+    if (!acc) {
+        fprintf(stderr, "http_server: out of memory\n");
+        return 1;
+    }
+    spool_detach(acc);
+    fprintf(stderr, "listening on %s:%u\n", opt_host, port);
+
+    /* Until a signal: SIGINT / SIGTERM are blocked in every thread and
+     * read from a signalfd. */
+    for (;;) {
+        int rc = spool_poll(signal_fd, POLLIN);
+        if (rc < 0 && rc != -EINTR)
+            break;
+        struct signalfd_siginfo si;
+        if (read(signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+            fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
+            break;
+        }
+    }
+    return 0; /* spool_run cancels the acceptor and the connections */
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    char *e;
+    errno = 0;
+    unsigned long v = strtoul(s, &e, 10);
+    if (errno || *s == '\0' || *e != '\0' || *s == '-' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: http_server [--host H] [--port P] [--workers N] [--idle-ms MS]\n"
+               "  --host     address to bind (default 127.0.0.1)\n"
+               "  --port     TCP port (default 8080; 0: any free port)\n"
+               "  --workers  worker threads (default 0: one per CPU)\n"
+               "  --idle-ms  idle timeout per connection (default 10000)\n");
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        unsigned long v;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            usage(stderr);
+            return 2;
+        }
+        const char *val = argv[++i];
+        if (strcmp(a, "--host") == 0) {
+            opt_host = val;
+        } else if (strcmp(a, "--port") == 0 && parse_uint(val, 65535, &v) == 0) {
+            opt_port = (unsigned)v;
+        } else if (strcmp(a, "--workers") == 0 && parse_uint(val, SPOOL_MAX_WORKERS, &v) == 0) {
+            opt_workers = (unsigned)v;
+        } else if (strcmp(a, "--idle-ms") == 0 && parse_uint(val, 86400000UL, &v) == 0 && v > 0) {
+            idle_ns = (uint64_t)v * SPOOL_MSEC;
+        } else {
+            fprintf(stderr, "http_server: bad argument %s %s\n", a, val);
+            usage(stderr);
+            return 2;
+        }
+    }
+    tables_init();
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before spool_run: workers inherit it */
+    signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd < 0) {
+        perror("http_server: signalfd");
+        return 1;
+    }
+
+    spool_config cfg = {.workers = opt_workers};
+    int rc = spool_run(main_task, NULL, &cfg);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    close(signal_fd);
+    if (rc < 0) {
+        fprintf(stderr, "http_server: %s\n", spool_strerror(rc));
+        return 1;
+    }
+    return rc;
+}
