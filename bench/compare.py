@@ -30,6 +30,7 @@ WORKLOADS = {
     "W3": ("ping_pong", 1_000_000, 20_000, "per_op"),
     "W4": ("sleep_many", 100_000, 2_000, "wall"),
     "W5": ("semaphore_limit", 100_000, 2_000, "wall"),
+    "W6": ("tcp_echo", 5, 1, "w6"),  # size: D seconds; driven by run_w6 (server + bench/echo_client)
     "W7": ("file_read", 10_000, 500, "per_op"),  # the table shows files/s (files_per_s)
     "W8": ("timeout_cancel", 100_000, 2_000, "per_op"),
     "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
@@ -201,6 +202,8 @@ def print_table(results, ids):
     head = ["workload", "asyncio", "uvloop", "spool (1 worker)", "spool (all)", "speed-up vs asyncio"]
     rows = []
     for wid in ids:
+        if wid == "W6":  # its own table: print_w6_table
+            continue
         name, _, _, figure = WORKLOADS[wid]
         r = results.get(wid, {})
         rows.append([f"{wid} {name}", cell(r.get("asyncio"), figure), cell(r.get("uvloop"), figure),
@@ -219,6 +222,199 @@ def print_table(results, ids):
         "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
         "W7: files read per second; "
         "W9: per item through the queue. Speed-up: asyncio wall / spool (all) wall.")
+
+
+# ---- W6 tcp_echo: each server driven by bench/echo_client (WORKLOADS.md) ----
+W6_SIZES = {"full": (5.0, 100), "quick": (1.0, 20)}  # (D seconds, C connections)
+W6_CLIENT_THREADS = 1  # see bench/echo_client.c: one epoll thread leaves a core to the server
+
+
+def proc_cpu_s(pid):
+    """utime + stime of process pid (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def w6_echo_once(port, timeout=5.0):
+    """Opens one connection, echoes 64 bytes, closes it. Returns True if the echo matched."""
+    import socket
+    msg = b"warm-up " + b"x" * 55 + b"\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(msg)
+        got = b""
+        while len(got) < len(msg):
+            chunk = s.recv(len(msg) - len(got))
+            if not chunk:
+                break
+            got += chunk
+    return got == msg
+
+
+def w6_stop(p, grace=10.0):
+    """SIGINT, then SIGKILL (the whole process group) after grace seconds.
+    Returns the exit status, or None if it had to be killed."""
+    if p.poll() is not None:
+        return p.returncode
+    try:
+        p.send_signal(signal.SIGINT)
+        return p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    except OSError:
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    return None
+
+
+def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_file):
+    """Starts argv (a server taking --port 0 and printing "listening on H:P" on
+    stderr), waits until it accepts, warms it with one connection, runs the
+    client for dur seconds with conns connections, measures the server's CPU
+    from /proc/PID/stat around the client's run, stops it. Returns a Run."""
+    import tempfile
+    if not os.path.exists(argv[0]):
+        out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
+        return Run(label, "missing", detail=f"{argv[0]} not found")
+    if not os.path.exists(client):
+        out(f"  {label:<26} MISSING: {client} (not built?)")
+        return Run(label, "missing", detail=f"{client} not found")
+    err = tempfile.TemporaryFile(mode="w+", errors="replace")
+    p = None
+    try:
+        p = subprocess.Popen(argv + ["--port", "0"], stdout=subprocess.DEVNULL, stderr=err,
+                             cwd=ROOT, start_new_session=True)
+        port = None
+        deadline = time.monotonic() + min(30.0, timeout)
+        while port is None and time.monotonic() < deadline and p.poll() is None:
+            err.seek(0)
+            for line in err.read().splitlines():
+                if line.startswith("listening on "):
+                    port = int(line.rsplit(":", 1)[1])
+            if port is None:
+                time.sleep(0.02)
+        if port is None:
+            err.seek(0)
+            why = "exited" if p.poll() is not None else "no 'listening on' line"
+            out(f"  {label:<26} FAILED (server {why}): {' '.join(argv)}")
+            out(tail(err.read()))
+            return Run(label, "failed", detail=f"server {why}")
+        if not w6_echo_once(port):  # waits until it accepts; warms it (WORKLOADS.md)
+            out(f"  {label:<26} FAILED (warm-up echo wrong)")
+            return Run(label, "failed", detail="warm-up echo wrong")
+        hwm0 = proc_hwm_kib(p.pid)
+        cpu0 = proc_cpu_s(p.pid)
+        cargv = [client, "--port", str(port), "--connections", str(conns),
+                 "--threads", str(W6_CLIENT_THREADS), "--duration", str(dur)]
+        try:
+            rc, so, se = run_capture(cargv, min(timeout, dur + 60))
+        except subprocess.TimeoutExpired:
+            out(f"  {label:<26} TIMEOUT: {' '.join(cargv)}")
+            return Run(label, "timeout", detail="client timed out")
+        cpu1 = proc_cpu_s(p.pid)
+        hwm = proc_hwm_kib(p.pid)
+        line, crow = last_json(so)
+        src = w6_stop(p)
+        err.seek(0)
+        serr = err.read()
+        ok = rc == 0 and crow is not None and crow.get("ok") is True and src == 0
+        msgs = (crow or {}).get("msgs", 0) or 0
+        wall = (crow or {}).get("wall_s", 0) or 0
+        row = {"workload": "tcp_echo", "impl": impl, "variant": variant, "n": msgs,
+               "wall_s": wall, "per_op_ns": round(wall * 1e9 / msgs, 1) if msgs else 0.0,
+               "peak_rss_kib": hwm, "base_rss_kib": hwm0,
+               "workers": 1 if impl != "spool" else (os.cpu_count() or 1),
+               "connections": conns, "duration_s": dur,
+               "msgs_per_s": (crow or {}).get("msgs_per_s", 0),
+               "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
+               "server_cpu_us_per_msg": round((cpu1 - cpu0) * 1e6 / msgs, 2) if msgs else 0.0,
+               "ok": bool(ok)}
+        if json_file is not None:
+            json_file.write(json.dumps(row) + "\n")
+            json_file.flush()
+        if not ok:
+            why = []
+            if rc != 0:
+                why.append(f"client exit {rc}")
+            if src != 0:
+                why.append("server did not stop on SIGINT" if src is None else f"server exit {src}")
+            out(f"  {label:<26} FAILED ({', '.join(why) or 'ok:false'}): {' '.join(cargv)}")
+            out(tail((so or "") + (se or "") + serr))
+            return Run(label, "not ok" if crow is not None else "failed", row, ", ".join(why))
+        out(f"  {label:<26} {row['msgs_per_s'] / 1e3:.1f}k msgs/s, p50 {row['p50_us']:.0f} us, "
+            f"p99 {row['p99_us']:.0f} us, server CPU {row['server_cpu_us_per_msg']:.2f} us/msg, "
+            f"peak RSS {fmt_kib(hwm)}")
+        return Run(label, "ok", row)
+    except OSError as e:
+        out(f"  {label:<26} FAILED: {e}")
+        return Run(label, "failed", detail=str(e))
+    finally:
+        if p is not None and p.poll() is None:
+            w6_stop(p, grace=2.0)
+        err.close()
+
+
+def run_w6(build, py, uv, quick, timeout, json_file):
+    """W6 for every server: spool, asyncio streams/protocol, uvloop
+    streams/protocol (when importable). Returns {key: Run}."""
+    dur, conns = W6_SIZES["quick" if quick else "full"]
+    out(f"== W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
+        f"client {W6_CLIENT_THREADS} thread)")
+    client = os.path.join(build, "bench", "echo_client")
+    script = os.path.join(HERE, "asyncio", "w6_echo_server.py")
+    r = {"spool": run_w6_server("spool", "spool", "", [os.path.join(build, "examples", "echo_server")],
+                                client, dur, conns, timeout, json_file)}
+    for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
+        for v in ("streams", "protocol"):
+            r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,
+                                             [py, script, "--variant", v, "--loop", loop],
+                                             client, dur, conns, timeout, json_file)
+    return r
+
+
+def print_w6_table(r):
+    base = r.get("asyncio streams")
+    head = ["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
+            "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
+    rows = []
+    for key, run in r.items():
+        if run.status != "ok":
+            rows.append([key, run.status.upper()] + ["-"] * 5)
+            continue
+        x = run.row
+        rel, cpu = "-", "-"
+        if base is not None and base.status == "ok" and base.row["msgs_per_s"] and base.row["server_cpu_us_per_msg"]:
+            rel = f"{x['msgs_per_s'] / base.row['msgs_per_s']:.2f}x"
+            cpu = f"{x['server_cpu_us_per_msg'] / base.row['server_cpu_us_per_msg']:.2f}x"
+        rows.append([key, f"{x['msgs_per_s']:.0f}", f"{x['p50_us']:.0f}", f"{x['p99_us']:.0f}",
+                     f"{x['server_cpu_us_per_msg']:.2f}", rel, cpu])
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    for cols in [head, None] + rows:
+        if cols is None:
+            out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        else:
+            out("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
+    out("W6: one load client (bench/echo_client) for every server; server CPU = its utime+stime "
+        "over the client's run / messages echoed.")
 
 
 def run_examples(build, timeout):
@@ -292,6 +488,10 @@ def main():
 
     results = {}
     for wid in ids:
+        if wid == "W6":
+            results[wid] = run_w6(build, py, uv, a.quick, timeout, json_file)
+            bad += [f"W6 {x.label} {x.status}" for x in results[wid].values() if x.status != "ok"]
+            continue
         name, full, quick, _ = WORKLOADS[wid]
         size = quick if a.quick else full
         stem = f"w{wid[1:]}_{name}"
@@ -319,7 +519,11 @@ def main():
     if json_file is not None:
         json_file.close()
     out("")
-    print_table(results, ids)
+    if any(w != "W6" for w in ids):
+        print_table(results, ids)
+    if "W6" in results:
+        out("")
+        print_w6_table(results["W6"])
     if a.json:
         out(f"JSON lines: {a.json}")
     if bad:
