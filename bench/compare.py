@@ -34,6 +34,7 @@ WORKLOADS = {
     "W7": ("file_read", 10_000, 500, "per_op"),  # the table shows files/s (files_per_s)
     "W8": ("timeout_cancel", 100_000, 2_000, "per_op"),
     "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
+    "HTTP": ("http_plaintext", 5, 1, "http"),  # size: wrk seconds; driven by run_http (servers + wrk)
 }
 ONE_WORKER = ("W1", "W2", "W3", "W7", "W8", "W9")  # the C side also runs with --workers 1
 EXAMPLES = ("hello", "gather", "semaphore")
@@ -202,6 +203,8 @@ def print_table(results, ids):
     head = ["workload", "asyncio", "uvloop", "spool (1 worker)", "spool (all)", "speed-up vs asyncio"]
     rows = []
     for wid in ids:
+        if wid == "HTTP":  # its own table: print_http_table
+            continue
         if wid == "W6":  # its own table: print_w6_table
             continue
         name, _, _, figure = WORKLOADS[wid]
@@ -417,6 +420,269 @@ def print_w6_table(r):
         "over the client's run / messages echoed.")
 
 
+# ---- HTTP http_plaintext: each server driven by wrk (WORKLOADS.md) ----------
+HTTP_SIZES = {"full": (5, 100), "quick": (1, 20)}  # (wrk seconds, connections)
+HTTP_WRK_THREADS = 2
+HTTP_REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def http_free_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, timeout=5.0):
+    """One GET /plaintext on a raw socket. Returns None if the response is
+    a 200 with the body "Hello, World!", else what was wrong."""
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(HTTP_REQUEST)
+            data = b""
+            while b"\r\n\r\n" not in data or len(data) - data.index(b"\r\n\r\n") - 4 < 13:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        return f"request failed: {e}"
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0]
+    if not status.startswith(b"HTTP/1.1 200 ") or body[:13] != b"Hello, World!":
+        return f"unexpected response: {data[:200]!r}"
+    return None
+
+
+def http_wait_ready(p, port, limit=15.0):
+    """Waits until the server accepts a connection. Returns None or why not."""
+    import socket
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if p.poll() is not None:
+            return f"server exited with {p.returncode} before accepting"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return None
+        except OSError:
+            time.sleep(0.05)
+    return f"server not accepting after {limit:g} s"
+
+
+def http_stop(p, grace=10.0):
+    """SIGTERM, then SIGKILL after grace seconds; the whole process group."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # anything left in the group
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    return p.returncode
+
+
+def http_latency_us(text, pct):
+    import re
+    m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m:
+        return None
+    return round(float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)], 1)
+
+
+def http_parse_wrk(text):
+    """(req_per_s, p50_us, p99_us, requests, errors) from wrk --latency output."""
+    import re
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    total = re.search(r"^\s*(\d+) requests in", text, re.M)
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += int(m.group(1)) + int(m.group(3))  # read errors: closes at the end of the run
+    return (float(rps.group(1)) if rps else None, http_latency_us(text, 50),
+            http_latency_us(text, 99), int(total.group(1)) if total else 0, errors)
+
+
+def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeout, json_file):
+    """Starts one server, checks one response, warms it, runs wrk against it,
+    stops it. Returns a Run whose row is the JSON line of WORKLOADS.md."""
+    import tempfile
+    if not os.path.exists(argv[0]):
+        out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
+        return Run(label, "missing", detail=f"{argv[0]} not found")
+    port = http_free_port()
+    argv = argv + ["--port", str(port)]
+    err = tempfile.TemporaryFile(mode="w+")
+    try:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+                             start_new_session=True)
+    except OSError as e:
+        err.close()
+        out(f"  {label:<26} FAILED to start: {e}")
+        return Run(label, "failed", detail=str(e))
+    status, detail, row = "ok", "", None
+    try:
+        why = http_wait_ready(p, port) or http_get(port)
+        if why:
+            status, detail = "failed", why
+        else:
+            base = http_proc_rss_kib(p.pid)
+            http_get(port)  # warm: one connection opened and closed (WORKLOADS.md)
+            if dur > 1:     # and a short load, so that both sides reach their steady state
+                run_capture([wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", "1s",
+                             f"http://127.0.0.1:{port}/plaintext"], min(timeout, 60))
+            cpu0 = http_proc_cpu_s(p.pid)
+            cmd = [wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", f"{dur}s", "--latency",
+                   f"http://127.0.0.1:{port}/plaintext"]
+            t0 = time.perf_counter()
+            rc, text, wrk_err = run_capture(cmd, min(timeout, dur + 60))
+            wall = time.perf_counter() - t0
+            cpu1 = http_proc_cpu_s(p.pid)
+            rps, p50, p99, total, errors = http_parse_wrk(text)
+            if rc != 0 or rps is None:
+                status, detail = "failed", f"wrk exit {rc}: {tail(text + wrk_err)}"
+            elif p.poll() is not None:
+                status, detail = "failed", f"server died during the run ({p.returncode})"
+            else:
+                row = {"workload": "http_plaintext", "impl": impl, "variant": variant,
+                       "n": total, "wall_s": round(wall, 6),
+                       "per_op_ns": round(1e9 / rps, 1) if rps else 0.0,
+                       "peak_rss_kib": http_proc_hwm_kib(p.pid), "base_rss_kib": base,
+                       "workers": workers, "ok": errors == 0 and http_get(port) is None,
+                       "req_per_s": round(rps, 1), "p50_us": p50, "p99_us": p99}
+                if cpu0 is not None and cpu1 is not None and total:
+                    row["server_cpu_us_per_req"] = round((cpu1 - cpu0) * 1e6 / total, 2)
+                if errors:
+                    detail = f"{errors} errors or non-2xx responses"
+                status = "ok" if row["ok"] else "not ok"
+    except subprocess.TimeoutExpired:
+        status, detail = "timeout", f"wrk timed out after {min(timeout, dur + 60):g} s"
+    finally:
+        rc = http_stop(p)
+    err.seek(0)
+    err_text = err.read()
+    err.close()
+    if row is not None and json_file is not None:
+        json_file.write(json.dumps(row) + "\n")
+        json_file.flush()
+    if status == "ok":
+        out(f"  {label:<26} {row['req_per_s']:,.0f} req/s, p50 {row['p50_us']} us, "
+            f"p99 {row['p99_us']} us, server CPU {row.get('server_cpu_us_per_req', '-')} us/req, "
+            f"peak RSS {fmt_kib(row['peak_rss_kib'])}")
+    else:
+        out(f"  {label:<26} {status.upper()}: {detail}: {' '.join(argv)}")
+        if err_text.strip():
+            out(tail(err_text, 8))
+    if rc not in (0, -signal.SIGTERM, None) and status == "ok":
+        out(f"  {label:<26} note: the server exited with {rc} when stopped")
+    return Run(label, status, row, detail)
+
+
+def http_proc_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def http_proc_cpu_s(pid):
+    """utime + stime of process pid (all its threads), in seconds; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        fields = st[st.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def http_proc_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_http(build, py, uv, quick, timeout, json_file):
+    """HTTP plaintext for every server: spool (examples/http_server, all
+    workers), asyncio Protocol, uvloop Protocol. Skipped if wrk is missing."""
+    dur, conns = HTTP_SIZES["quick" if quick else "full"]
+    wrk = shutil.which("wrk")
+    out(f"== HTTP http_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
+        "http://127.0.0.1:PORT/plaintext)")
+    if not wrk:
+        out("  skipped: wrk is not installed (bench/run installs it as root; else: "
+            "sudo apt-get install -y wrk)")
+        return {}
+    r = {}
+    script = os.path.join(HERE, "asyncio", "http_server.py")
+    ncpu = os.cpu_count() or 1
+    r["spool"] = run_http_server("spool (all workers)", "spool", "",
+                                 [os.path.join(build, "examples", "http_server")], ncpu,
+                                 wrk, dur, conns, timeout, json_file)
+    r["asyncio"] = run_http_server("asyncio protocol", "asyncio", "protocol",
+                                   [py, script, "--loop", "asyncio"], 1, wrk, dur, conns, timeout,
+                                   json_file)
+    if uv:
+        r["uvloop"] = run_http_server("uvloop protocol", "uvloop", "protocol",
+                                      [py, script, "--loop", "uvloop"], 1, wrk, dur, conns, timeout,
+                                      json_file)
+    return r
+
+
+def print_http_table(r):
+    head = ["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req",
+            "peak RSS", "spool speed-up"]
+    rows = []
+    sp = r.get("spool")
+    for key, name in (("spool", "spool"), ("asyncio", "asyncio (protocol)"),
+                      ("uvloop", "uvloop (protocol)")):
+        run = r.get(key)
+        if run is None:
+            continue
+        if run.status != "ok":
+            rows.append([name, run.status.upper(), "-", "-", "-", "-", "-"])
+            continue
+        x = run.row
+        up = "-"
+        if key != "spool" and sp is not None and sp.status == "ok" and x["req_per_s"]:
+            up = f"{sp.row['req_per_s'] / x['req_per_s']:.2f}x"
+        rows.append([name, f"{x['req_per_s']:,.0f}", str(x["p50_us"]), str(x["p99_us"]),
+                     str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"]), up])
+    if not rows:
+        return
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+
+    def line(cols):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
+
+    out(line(head))
+    out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for x in rows:
+        out(line(x))
+    out(f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; spool speed-up = "
+        "spool req/s / that server's req/s.")
+
+
 def run_examples(build, timeout):
     out("== examples")
     failed = []
@@ -488,6 +754,10 @@ def main():
 
     results = {}
     for wid in ids:
+        if wid == "HTTP":
+            results[wid] = run_http(build, py, uv, a.quick, timeout, json_file)
+            bad += [f"HTTP {x.label} {x.status}" for x in results[wid].values() if x.status != "ok"]
+            continue
         if wid == "W6":
             results[wid] = run_w6(build, py, uv, a.quick, timeout, json_file)
             bad += [f"W6 {x.label} {x.status}" for x in results[wid].values() if x.status != "ok"]
@@ -521,6 +791,9 @@ def main():
     out("")
     if any(w != "W6" for w in ids):
         print_table(results, ids)
+    if results.get("HTTP"):
+        out("")
+        print_http_table(results["HTTP"])
     if "W6" in results:
         out("")
         print_w6_table(results["W6"])
