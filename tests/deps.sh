@@ -6,6 +6,8 @@
 #                          (apt-get), else prints the sudo line and exits 1
 #   spool_try_uvloop       best effort: installs python3-uvloop when root;
 #                          never fails
+#   spool_try_wrk          best effort: installs wrk (bench/run's HTTP
+#                          workload) when root; never fails
 
 SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
 _spool_apt_updated=0
@@ -58,6 +60,19 @@ spool_try_uvloop() {
             || echo "spool: python3-uvloop not installed; the uvloop column will be skipped" >&2
     else
         echo "spool: python3-uvloop not installed (optional: sudo apt-get install -y python3-uvloop)" >&2
+    fi
+    return 0
+}
+
+spool_try_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "spool: trying to install wrk (optional, for the HTTP workload)" >&2
+        { spool__apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+            || echo "spool: wrk not installed; the HTTP workload will be skipped" >&2
+    else
+        echo "spool: wrk not installed (optional: sudo apt-get install -y wrk)" >&2
     fi
     return 0
 }
