@@ -345,7 +345,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
         row = {"workload": "tcp_echo", "impl": impl, "variant": variant, "n": msgs,
                "wall_s": wall, "per_op_ns": round(wall * 1e9 / msgs, 1) if msgs else 0.0,
                "peak_rss_kib": hwm, "base_rss_kib": hwm0,
-               "workers": 1 if impl != "spool" else (os.cpu_count() or 1),
+               "workers": 1 if impl != "spool" else int(argv[argv.index("--workers") + 1]) if "--workers" in argv else (os.cpu_count() or 1),
                "connections": conns, "duration_s": dur,
                "msgs_per_s": (crow or {}).get("msgs_per_s", 0),
                "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
@@ -386,6 +386,9 @@ def run_w6(build, py, uv, quick, timeout, json_file):
     script = os.path.join(HERE, "asyncio", "w6_echo_server.py")
     r = {"spool": run_w6_server("spool", "spool", "", [os.path.join(build, "examples", "echo_server")],
                                 client, dur, conns, timeout, json_file)}
+    r["spool --workers 1"] = run_w6_server("spool --workers 1", "spool", "",
+                                           [os.path.join(build, "examples", "echo_server"), "--workers", "1"],
+                                           client, dur, conns, timeout, json_file)
     for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
         for v in ("streams", "protocol"):
             r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,
