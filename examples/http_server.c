@@ -34,14 +34,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,7 +59,7 @@ static unsigned opt_port = 8080;
 static unsigned opt_workers = 0;
 static uint64_t idle_ns = 10 * SPOOL_SEC;
 static int listen_fd = -1;
-static int signal_fd = -1;
+static sigset_t stop_signals;  /* SIGINT, SIGTERM: blocked in every thread */
 
 /* ---- the Date header: formatted once a second per thread ---------------- */
 
@@ -542,18 +540,13 @@ static int main_task(void *arg)
     spool_detach(acc);
     fprintf(stderr, "listening on %s:%u\n", opt_host, port);
 
-    /* Until a signal: SIGINT / SIGTERM are blocked in every thread and
-     * read from a signalfd. */
-    for (;;) {
-        int rc = spool_poll(signal_fd, POLLIN);
-        if (rc < 0 && rc != -EINTR)
-            break;
-        struct signalfd_siginfo si;
-        if (read(signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-            fprintf(stderr, "http_server: signal %u, stopping\n", si.ssi_signo);
-            break;
-        }
-    }
+    /* Until SIGINT or SIGTERM (blocked in every thread: main blocked them
+     * before spool_run). */
+    int sig = spool_signal_wait(&stop_signals);
+    if (sig > 0)
+        fprintf(stderr, "http_server: signal %d, stopping\n", sig);
+    else
+        fprintf(stderr, "http_server: spool_signal_wait: %s\n", spool_strerror(sig));
     return 0; /* spool_run cancels the acceptor and the connections */
 }
 
@@ -607,22 +600,15 @@ int main(int argc, char **argv)
     }
     tables_init();
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before spool_run: workers inherit it */
-    signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (signal_fd < 0) {
-        perror("http_server: signalfd");
-        return 1;
-    }
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* before spool_run: workers inherit it */
 
     spool_config cfg = {.workers = opt_workers};
     int rc = spool_run(main_task, NULL, &cfg);
     if (listen_fd >= 0)
         close(listen_fd);
-    close(signal_fd);
     if (rc < 0) {
         fprintf(stderr, "http_server: %s\n", spool_strerror(rc));
         return 1;
