@@ -737,7 +737,9 @@ SPOOL_API int spool_stream_readline(spool_stream *s, void *dst, size_t cap);
 
 /* Writes all n bytes (send with MSG_NOSIGNAL on a socket, write at the
  * position otherwise), looping over partial writes and suspending while
- * the fd is full: a fast writer waits for a slow reader.
+ * the fd is full: a fast writer waits for a slow reader. On a pipe whose
+ * reader is gone the kernel raises SIGPIPE (ignore or block it to get
+ * -EPIPE); a socket's send never does.
  * Returns: n. Errors: the I/O calls' (-EPIPE peer gone, -ECANCELED,
  *   -ETIMEDOUT, ...): bytes already written are lost to the caller, as
  *   with spool_send_all (the stream is broken); -EIO the fd took 0 bytes;
