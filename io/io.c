@@ -118,6 +118,7 @@ void spool__io_poll(spool__worker *w)
         spool__reactor_wait(&w->reactor, 0); /* submits, flushes, reaps; no wait */
     else
         spool__reactor_reap(&w->reactor);    /* no system call */
+    spool__notify_if_queued(w); /* completions queued for anyone to take */
 }
 
 void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
@@ -131,7 +132,8 @@ void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
         op->result = cqe->res;
         w->io_inflight--;
         atomic_store_explicit(&op->done, 1, memory_order_release); /* op may be gone from here on */
-        spool__unpark(t);
+        if (spool__unpark_claim(t))
+            spool__wake_fifo(w, t);
         return;
     }
     case SPOOL__UD_CANCEL_REQ: {

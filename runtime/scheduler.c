@@ -837,6 +837,19 @@ void spool__wake(spool__worker *w, spool_task *t)
     }
 }
 
+void spool__wake_fifo(spool__worker *w, spool_task *t)
+{
+    atomic_store_explicit(&w->stat_woken, atomic_load_explicit(&w->stat_woken, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    push_global(w, t);
+}
+
+void spool__notify_if_queued(spool__worker *w)
+{
+    if (w->rt->nworkers > 1 && spool__inject_len(&w->rt->inject) > 0)
+        spool__notify(w);
+}
+
 void spool__task_schedule_new(spool__worker *w, spool_task *t)
 {
     spool__runtime *rt = w->rt;

@@ -148,6 +148,16 @@ static inline void spool__task_start_running(spool__worker *w, spool_task *t)
     t->u.run.rt = w->rt;
 }
 
+/* Makes t (whose unpark the caller claimed) runnable at the back of the
+ * runtime's global FIFO: for I/O completions, so that under load the
+ * connections are served in the order their data came (the LIFO slot
+ * and the deque would serve the newest first, and starve the oldest),
+ * and any idle worker may take them. Worker context. */
+void spool__wake_fifo(spool__worker *w, spool_task *t);
+/* Wakes an idle worker if the global queue holds work (after a batch of
+ * spool__wake_fifo). Worker context. */
+void spool__notify_if_queued(spool__worker *w);
+
 /* Task records (task.c). Owner-only caches. */
 spool_task *spool__task_alloc(spool__worker *w);
 void spool__task_free(spool__worker *w, spool_task *t);
