@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* io_uring's "current file position" offset. */
 static uint64_t offset_of(int64_t off)
@@ -63,5 +64,12 @@ int spool_statx(const char *path, int flags, unsigned mask, struct statx *out)
 
 int spool_close(int fd)
 {
-    SPOOL__IO_CALL(io_uring_prep_close(sqe, fd));
+    spool__io io;
+    int rc = spool__io_start(&io);
+    if (rc == -ECANCELED || rc == -ETIMEDOUT) /* cleanup must not leak the fd */
+        return close(fd) < 0 ? -errno : 0;
+    if (rc)
+        return rc;
+    io_uring_prep_close(io.sqe, fd);
+    return spool__io_finish(&io);
 }

@@ -243,9 +243,13 @@ static int main_cancel_recv(void *arg)
     ck_assert_uint_ge(spool_now_ns() - t0, 5 * SPOOL_MSEC);
     ck_assert_int_eq(spool_timeout_exit(&to), -ETIMEDOUT);
 
-    /* Already cancelled: nothing submitted. */
+    /* Already cancelled: nothing submitted; but close still closes. */
     spool_task_cancel(spool_current());
     ck_assert_int_eq(spool_recv(sv[0], buf, sizeof buf, 0), -ECANCELED);
+    int extra = dup(sv[0]);
+    ck_assert_int_ge(extra, 0);
+    ck_assert_int_eq(spool_close(extra), 0);
+    ck_assert_int_eq(fcntl(extra, F_GETFD), -1); /* gone */
     ck_assert_int_eq(spool_shield_begin(), 0);
     ck_assert_int_eq(write(sv[1], "ok", 2), 2);
     ck_assert_int_eq(spool_recv(sv[0], buf, sizeof buf, 0), 2); /* shielded */
