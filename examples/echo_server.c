@@ -18,8 +18,9 @@
  *   --port   TCP port (default 8888; 0: any free port, printed)
  *   --workers worker threads (default: one per online CPU)
  * Prints "listening on HOST:PORT" on stderr once it accepts connections;
- * stops cleanly on SIGINT or SIGTERM (the accept loop is cancelled, then
- * spool_run's shutdown cancels the connections still open).
+ * stops cleanly on SIGINT or SIGTERM (spool_signal_wait; the accept loop
+ * is cancelled, then spool_run's shutdown cancels the connections still
+ * open).
  *
  * The accept loop keeps serving when the process runs out of file
  * descriptors: accept's -EMFILE / -ENFILE make it sleep a few
@@ -42,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -211,23 +211,6 @@ static int echo_server_stop(struct echo_server *s)
 
 #ifndef ECHO_SERVER_NO_MAIN
 
-/* Waits for one of the signals in *set (blocked in every thread) through
- * a signalfd read on the ring. Returns: the signal number, or an errno. */
-static int wait_signal(const sigset_t *set)
-{
-    int sfd = signalfd(-1, set, SFD_CLOEXEC);
-    if (sfd < 0)
-        return -errno;
-    struct signalfd_siginfo si;
-    int rc = spool_read(sfd, &si, sizeof si, -1);
-    echo_close(sfd);
-    if (rc < 0)
-        return rc;
-    if (rc != (int)sizeof si)
-        return -EIO;
-    return (int)si.ssi_signo;
-}
-
 struct opts {
     struct echo_server server;
     sigset_t stop_signals;
@@ -244,7 +227,9 @@ static int main_task(void *arg)
         return rc;
     }
     fprintf(stderr, "listening on %s:%u\n", s->host, s->port);
-    int sig = wait_signal(&o->stop_signals);
+    /* The stop signals are blocked in every thread (main, before
+     * spool_run): only this wait takes them. */
+    int sig = spool_signal_wait(&o->stop_signals);
     rc = echo_server_stop(s);
     fprintf(stderr, "echo_server: %s; %llu connections accepted, %llu still open, "
                     "%llu accept back-offs\n",
@@ -296,7 +281,7 @@ int main(int argc, char **argv)
             usage();
     }
     /* Block the stop signals in every thread (the workers inherit this
-     * mask) so that only the signalfd sees them. */
+     * mask) so that only spool_signal_wait takes them. */
     sigemptyset(&o.stop_signals);
     sigaddset(&o.stop_signals, SIGINT);
     sigaddset(&o.stop_signals, SIGTERM);
