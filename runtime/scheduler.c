@@ -529,16 +529,30 @@ static bool lifo_may_run(spool__worker *w)
     return w->lifo_polls < SPOOL_LIFO_MAX_POLLS || !others_waiting(w);
 }
 
+/* SQEs that make a tick submit at once, and the most ticks (a mask) an
+ * SQE waits for company. */
+#define SPOOL_IO_BATCH 32u
+#define SPOOL_IO_BATCH_TICKS 15u
+
+/* Whether w has tasks ready to run besides the current one. */
+static bool work_waiting(spool__worker *w)
+{
+    return w->lifo || spool__deque_len(&w->deque) > 0 || spool__inject_len(&w->rt->inject) > 0;
+}
+
 /* Whether tick `tick` talks to the ring: SQEs prepared since the last
- * submit go in at once (one io_uring_enter for all of them); while
+ * submit go in together (one io_uring_enter for all of them); while
  * operations are in flight, completions are reaped as soon as the ring
  * shows them (posted CQEs, or the kernel's flag for completions it holds
  * until we enter), which costs memory reads only; a ring that cannot
  * flag them is polled every few ticks. */
-static bool io_due(const spool__worker *w, uint32_t tick)
+static bool io_due(spool__worker *w, uint32_t tick)
 {
     const spool__reactor *r = &w->reactor;
-    if (io_uring_sq_ready(&r->ring))
+    unsigned sq = io_uring_sq_ready(&r->ring);
+    /* SQEs wait while other tasks are ready to run (they will add theirs
+     * to the same io_uring_enter), up to a batch or a few ticks. */
+    if (sq && (sq >= SPOOL_IO_BATCH || (tick & SPOOL_IO_BATCH_TICKS) == 0 || !work_waiting(w)))
         return true;
     if (!w->io_inflight)
         return false;
@@ -549,7 +563,7 @@ static bool io_due(const spool__worker *w, uint32_t tick)
 
 /* Whether scheduler tick `tick` has duties besides running a task: firing
  * timers, the fairness pick, the ring. */
-static bool tick_has_duties(const spool__worker *w, uint32_t tick)
+static bool tick_has_duties(spool__worker *w, uint32_t tick)
 {
     return tick % SPOOL_GLOBAL_INTERVAL == 0 || (w->timers.len && (tick & SPOOL_TIMER_CHECK_MASK) == 0) ||
            io_due(w, tick);
