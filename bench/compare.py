@@ -233,11 +233,14 @@ W6_CLIENT_THREADS = 1  # see bench/echo_client.c: one epoll thread leaves a core
 
 
 def proc_cpu_s(pid):
-    """utime + stime of process pid (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of process pid (all its threads), in seconds; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        fields = st[st.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def proc_hwm_kib(pid):
@@ -349,7 +352,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
                "connections": conns, "duration_s": dur,
                "msgs_per_s": (crow or {}).get("msgs_per_s", 0),
                "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
-               "server_cpu_us_per_msg": round((cpu1 - cpu0) * 1e6 / msgs, 2) if msgs else 0.0,
+               "server_cpu_us_per_msg": round((cpu1 - cpu0) * 1e6 / msgs, 2) if msgs and None not in (cpu0, cpu1) else 0.0,
                "ok": bool(ok)}
         if json_file is not None:
             json_file.write(json.dumps(row) + "\n")
@@ -548,13 +551,13 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
             if dur > 1:     # and a short load, so that both sides reach their steady state
                 run_capture([wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", "1s",
                              f"http://127.0.0.1:{port}/plaintext"], min(timeout, 60))
-            cpu0 = http_proc_cpu_s(p.pid)
+            cpu0 = proc_cpu_s(p.pid)
             cmd = [wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", f"{dur}s", "--latency",
                    f"http://127.0.0.1:{port}/plaintext"]
             t0 = time.perf_counter()
             rc, text, wrk_err = run_capture(cmd, min(timeout, dur + 60))
             wall = time.perf_counter() - t0
-            cpu1 = http_proc_cpu_s(p.pid)
+            cpu1 = proc_cpu_s(p.pid)
             rps, p50, p99, total, errors = http_parse_wrk(text)
             if rc != 0 or rps is None:
                 status, detail = "failed", f"wrk exit {rc}: {tail(text + wrk_err)}"
@@ -564,7 +567,7 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
                 row = {"workload": "http_plaintext", "impl": impl, "variant": variant,
                        "n": total, "wall_s": round(wall, 6),
                        "per_op_ns": round(1e9 / rps, 1) if rps else 0.0,
-                       "peak_rss_kib": http_proc_hwm_kib(p.pid), "base_rss_kib": base,
+                       "peak_rss_kib": proc_hwm_kib(p.pid), "base_rss_kib": base,
                        "workers": workers, "ok": errors == 0 and http_get(port) is None,
                        "req_per_s": round(rps, 1), "p50_us": p50, "p99_us": p99}
                 if cpu0 is not None and cpu1 is not None and total:
@@ -601,28 +604,6 @@ def http_proc_rss_kib(pid):
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def http_proc_cpu_s(pid):
-    """utime + stime of process pid (all its threads), in seconds; None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            st = f.read()
-        fields = st[st.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def http_proc_hwm_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def run_http(build, py, uv, quick, timeout, json_file):
