@@ -860,7 +860,7 @@ void spool__wake_fifo(spool__worker *w, spool_task *t)
 
 void spool__notify_if_queued(spool__worker *w)
 {
-    if (w->rt->nworkers > 1 && spool__inject_len(&w->rt->inject) > 0)
+    if (w->rt->nworkers > 1 && spool__inject_len(&w->rt->inject) > 1)
         spool__notify(w);
 }
 

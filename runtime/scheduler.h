@@ -154,8 +154,11 @@ static inline void spool__task_start_running(spool__worker *w, spool_task *t)
  * and the deque would serve the newest first, and starve the oldest),
  * and any idle worker may take them. Worker context. */
 void spool__wake_fifo(spool__worker *w, spool_task *t);
-/* Wakes an idle worker if the global queue holds work (after a batch of
- * spool__wake_fifo). Worker context. */
+/* Wakes an idle worker if the global queue holds more than the one task
+ * this worker, about to look for work, takes itself (after a batch of
+ * spool__wake_fifo): waking a worker costs a system call on each side,
+ * which for a lone completion is most of the work (echo, 6 alternating
+ * runs: 9.0 -> 8.0 us of server CPU per message). Worker context. */
 void spool__notify_if_queued(spool__worker *w);
 
 /* Task records (task.c). Owner-only caches. */
