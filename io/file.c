@@ -66,10 +66,10 @@ int spool_close(int fd)
 {
     spool__io io;
     int rc = spool__io_start(&io);
-    if (rc == -ECANCELED || rc == -ETIMEDOUT) /* cleanup must not leak the fd */
-        return close(fd) < 0 ? -errno : 0;
-    if (rc)
+    if (rc == -EPERM)
         return rc;
+    if (rc) /* cancelled, timed out, no SQE: cleanup must not leak the fd */
+        return close(fd) < 0 ? -errno : 0;
     io_uring_prep_close(io.sqe, fd);
     return spool__io_finish(&io);
 }

@@ -17,7 +17,8 @@
  *      owner is the store of done, after which the task may return.
  *   4. Cancelled or timed out while parked: the task asks for
  *      IORING_OP_ASYNC_CANCEL on the owner ring and waits, shielded, for
- *      the original CQE (step 3) before it returns: a buffer on its stack
+ *      the original CQE (step 3), asking again every 100 ms in case a
+ *      request was lost, before it returns: a buffer on its stack
  *      is never written after the call. If the operation completed
  *      anyway, its result is returned (data is never lost); if the kernel
  *      cancelled it, the wait's error is.
@@ -87,6 +88,20 @@ static void request_cancel(spool__io *io)
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+/* How long a task that asked for a cancel waits for the original
+ * completion before asking again: a request can be lost (no SQE, a
+ * MSG_RING that failed) and a late one is harmless (-ENOENT). */
+#define SPOOL_IO_CANCEL_RETRY_NS (100u * 1000u * 1000u)
+
+/* Sends the cancel request and arms the wait to come back and resend it
+ * if the completion has not come by then. */
+static void cancel_and_retry_later(spool__io *io)
+{
+    request_cancel(io);
+    io->wt.own_deadline = spool_now_ns() + SPOOL_IO_CANCEL_RETRY_NS;
+    io->wt.armed = false; /* the next park arms a timer for it */
+}
+
 int spool__io_finish(spool__io *io)
 {
     spool__worker *w = io->w;
@@ -97,10 +112,14 @@ int spool__io_finish(spool__io *io)
     int err = 0;
     while (!atomic_load_explicit(&io->op.done, memory_order_acquire)) {
         int rc = spool__wait_park(&io->wt);
-        if (rc && !err && !atomic_load_explicit(&io->op.done, memory_order_acquire)) {
+        if (atomic_load_explicit(&io->op.done, memory_order_acquire))
+            break;
+        if (rc && !err) {
             err = rc;
-            request_cancel(io);
             io->wt.shielded = true; /* until the original completion */
+            cancel_and_retry_later(io);
+        } else if (err && spool_now_ns() >= io->wt.own_deadline) {
+            cancel_and_retry_later(io); /* the request may have been lost */
         }
     }
     spool__wait_end(&io->wt);

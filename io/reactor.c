@@ -130,6 +130,10 @@ int spool__reactor_wake(spool__reactor *r, int target_fd)
             return -EBUSY;
     }
     io_uring_prep_msg_ring(sqe, target_fd, 0, SPOOL_REACTOR_WAKE_TAG, 0);
+    /* Our own CQE (only if the send fails) must not carry the slot's stale
+     * user_data, which may be an old operation's (io.c would take it for
+     * that operation's completion). */
+    sqe->user_data = SPOOL_REACTOR_WAKE_TAG;
     /* No CQE for the sender when the message went through. */
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     int rc = io_uring_submit(&r->ring);

@@ -763,8 +763,10 @@ SPOOL_API int spool_stream_write(spool_stream *s, const void *src, size_t n);
 
 #include <signal.h>
 #ifdef SIG_BLOCK
-/* Waits until one of the signals in `set` is pending for the process (or
- * the calling thread) and takes it, through a signalfd of its own read on
+/* Waits until one of the signals in `set` is pending for the process and
+ * takes it (process-directed signals: kill(getpid(), ...), a terminal's
+ * SIGINT; a signal aimed at one thread — raise(), pthread_kill — is seen
+ * only if the task happens to run on that thread), through a signalfd of its own read on
  * the worker's ring (one signalfd per call, closed before it returns). A
  * signal that arrived before the call is taken at once. Cancellable;
  * honours timeout scopes; a call that returns an error took no signal
