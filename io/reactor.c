@@ -4,6 +4,7 @@
  */
 #include "reactor.h"
 
+#include "context.h"
 #include "failpoint.h"
 
 #include <errno.h>
@@ -25,6 +26,28 @@ static const unsigned ring_attempts[] = {
 };
 #define SHARED_FIRST 2u
 
+#if defined(SPOOL_TSAN)
+/* TSan's runtime: marks a range as fresh memory (no history). */
+void AnnotateNewMemory(const char *file, int line, const volatile void *mem, size_t size);
+
+/* liburing maps the rings with raw system calls TSan does not see, so a
+ * ring mapped where an earlier runtime's ring was would inherit that
+ * ring's access history and look like a race with its (finished)
+ * threads. Tell TSan the memory is new. */
+static void tsan_fresh_ring(struct io_uring *ring)
+{
+    AnnotateNewMemory(__FILE__, __LINE__, ring->sq.ring_ptr, ring->sq.ring_sz);
+    if (ring->cq.ring_ptr != ring->sq.ring_ptr)
+        AnnotateNewMemory(__FILE__, __LINE__, ring->cq.ring_ptr, ring->cq.ring_sz);
+    AnnotateNewMemory(__FILE__, __LINE__, ring->sq.sqes, (size_t)ring->sq.ring_entries * sizeof(struct io_uring_sqe));
+}
+#else
+static void tsan_fresh_ring(struct io_uring *ring)
+{
+    (void)ring;
+}
+#endif
+
 /* Tries ring_attempts[first..] in order. Only worker rings take part in
  * failure injection (the tests count worker ring set-ups). */
 static int ring_init(spool__reactor *r, size_t first)
@@ -41,6 +64,7 @@ static int ring_init(spool__reactor *r, size_t first)
         p.cq_entries = SPOOL_CQ_ENTRIES;
         rc = io_uring_queue_init_params(SPOOL_RING_ENTRIES, &r->ring, &p);
         if (rc == 0) {
+            tsan_fresh_ring(&r->ring);
             r->flags = attempts[i]; /* (CQSIZE aside) */
             r->ready = 1;
             return 0;
