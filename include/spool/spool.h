@@ -69,7 +69,9 @@ typedef struct spool_config {
                            0: the environment variable SPOOL_DEBUG=1 decides */
     /* Called when a detached task returns a negative result other than the
      * -ECANCELED of a cancellation; NULL: one line on stderr naming the
-     * task. Runs on a worker, in no task: it must not suspend. */
+     * task. Runs on the worker where the task ended, in no task — or, for
+     * a task that had already ended when it was detached, in
+     * spool_detach's caller: it must not suspend. */
     void (*on_task_error)(spool_task *task, int result, void *arg);
     void *on_task_error_arg;
 } spool_config;
