@@ -33,20 +33,41 @@
 
 #include <errno.h>
 
+/* An SQE on w's ring (owner only). When the SQ ring is full of SQEs not
+ * yet sent, they go to the kernel first (a submit only: this may run in
+ * the middle of a reap), which empties it; NULL only if that fails. */
+static struct io_uring_sqe *take_sqe(spool__worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
+    if (!sqe) {
+        io_uring_submit(&w->reactor.ring);
+        sqe = io_uring_get_sqe(&w->reactor.ring);
+    }
+    return sqe;
+}
+
+/* Queues IORING_OP_ASYNC_CANCEL for the operation tagged target on w's
+ * ring (w must own the operation). Its own CQE comes only on failure
+ * (nothing found: the operation ended), tagged CANCEL_ACK and ignored. */
+static void queue_cancel(spool__worker *w, uint64_t target)
+{
+    struct io_uring_sqe *sqe = take_sqe(w);
+    if (!sqe)
+        return; /* unreachable in practice; the requester asks again */
+    io_uring_prep_cancel64(sqe, target, 0);
+    sqe->user_data = SPOOL__UD_CANCEL_ACK;
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
 int spool__io_start(spool__io *io)
 {
     int rc = spool__wait_begin(&io->wt, UINT64_MAX);
     if (rc)
         return rc;
     spool__worker *w = io->wt.w;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
-    if (!sqe) {
-        /* The SQ ring is full of this tick's SQEs: send them now. */
-        spool__io_poll(w);
-        sqe = io_uring_get_sqe(&w->reactor.ring);
-        if (!sqe)
-            return -EBUSY;
-    }
+    struct io_uring_sqe *sqe = take_sqe(w);
+    if (!sqe)
+        return -EBUSY;
     io->w = w;
     io->sqe = sqe;
     io->op.task = io->wt.task;
@@ -61,27 +82,13 @@ static void request_cancel(spool__io *io)
     spool__worker *here = spool__worker_current();
     spool__worker *owner = io->w;
     if (here == owner) {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&owner->reactor.ring);
-        if (!sqe) {
-            spool__io_poll(owner);
-            sqe = io_uring_get_sqe(&owner->reactor.ring);
-        }
-        if (sqe) {
-            io_uring_prep_cancel64(sqe, io->user_data, 0);
-            sqe->user_data = SPOOL__UD_CANCEL_ACK;
-            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            return;
-        }
-        /* Unreachable in practice: a submit empties the SQ ring. */
+        queue_cancel(owner, io->user_data);
         return;
     }
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&here->reactor.ring);
-    if (!sqe) {
-        spool__io_poll(here);
-        sqe = io_uring_get_sqe(&here->reactor.ring);
-        if (!sqe)
-            return;
-    }
+    /* Another worker's ring: ask its owner with a message. */
+    struct io_uring_sqe *sqe = take_sqe(here);
+    if (!sqe)
+        return; /* asked again after SPOOL_IO_CANCEL_RETRY_NS */
     int fd = atomic_load_explicit(&owner->ring_fd, memory_order_acquire);
     io_uring_prep_msg_ring(sqe, fd, 0, io->user_data | SPOOL__UD_CANCEL_REQ, 0);
     sqe->user_data = SPOOL__UD_CANCEL_ACK;
@@ -155,19 +162,9 @@ void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
             spool__wake_fifo(w, t);
         return;
     }
-    case SPOOL__UD_CANCEL_REQ: {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
-        if (!sqe) {
-            io_uring_submit(&w->reactor.ring);
-            sqe = io_uring_get_sqe(&w->reactor.ring);
-        }
-        if (sqe) {
-            io_uring_prep_cancel64(sqe, ud & ~SPOOL__UD_TAG_MASK, 0);
-            sqe->user_data = SPOOL__UD_CANCEL_ACK;
-            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-        }
+    case SPOOL__UD_CANCEL_REQ:
+        queue_cancel(w, ud & ~SPOOL__UD_TAG_MASK);
         return;
-    }
     default: /* CANCEL_ACK: the cancel found nothing, or a request failed */
         return;
     }

@@ -1,5 +1,5 @@
 /*
- * atomics.h — the two atomic helpers the runtime needs beyond <stdatomic.h>.
+ * atomics.h — the atomic helpers the runtime needs beyond <stdatomic.h>.
  */
 #ifndef SPOOL_ATOMICS_H
 #define SPOOL_ATOMICS_H
@@ -7,6 +7,7 @@
 #include "context.h" /* defines __SANITIZE_THREAD__ under clang too */
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 /* A full (seq_cst) fence. ThreadSanitizer does not model fences, so in its
  * builds the fence becomes a seq_cst read-modify-write of one shared cell:
@@ -27,5 +28,15 @@ extern _Atomic unsigned spool__tsan_fence_cell;
 #else
 #define spool__cpu_relax() __asm__ volatile("" ::: "memory")
 #endif
+
+/* Adds n to a counter that only its owner writes and others only read
+ * (statistics, the quiescence counts): a load and a store, not a locked
+ * read-modify-write, since no other writer can interleave. `order` is the
+ * store's: relaxed for figures read on their own, release where a reader
+ * must see what happened before the count (scheduler.c, "Ending"). */
+static inline void spool__owner_add(_Atomic uint64_t *counter, uint64_t n, memory_order order)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, order);
+}
 
 #endif /* SPOOL_ATOMICS_H */

@@ -255,8 +255,7 @@ static unsigned fire_timers(spool__worker *w)
         }
         for (unsigned i = n; i-- > 0;)
             push_local(w, due[i]);
-        atomic_store_explicit(&w->stat_woken, atomic_load_explicit(&w->stat_woken, memory_order_relaxed) + n,
-                              memory_order_relaxed);
+        spool__owner_add(&w->stat_woken, n, memory_order_relaxed);
         total += n;
         n = popped;
     } while (n == SPOOL_FIRE_BATCH);
@@ -328,10 +327,7 @@ static spool_task *steal_work(spool__worker *w)
             continue;
         spool_task *t = spool__deque_steal_half(&rt->workers[v].deque, &w->deque);
         if (t) {
-            atomic_store_explicit(&w->stat_stolen,
-                                  atomic_load_explicit(&w->stat_stolen, memory_order_relaxed) + 1 +
-                                      (uint64_t)spool__deque_len(&w->deque),
-                                  memory_order_relaxed);
+            spool__owner_add(&w->stat_stolen, 1 + (uint64_t)spool__deque_len(&w->deque), memory_order_relaxed);
             return t;
         }
     }
@@ -479,8 +475,7 @@ static void park(spool__worker *w)
         if (timeout > until_purge)
             timeout = until_purge;
     }
-    atomic_store_explicit(&w->stat_idle, atomic_load_explicit(&w->stat_idle, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    spool__owner_add(&w->stat_idle, 1, memory_order_relaxed);
     int woken = spool__reactor_wait(&w->reactor, timeout); /* W5 */
     uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
     uint64_t after = spool_now_ns();
@@ -853,8 +848,7 @@ void spool__wake(spool__worker *w, spool_task *t)
 
 void spool__wake_fifo(spool__worker *w, spool_task *t)
 {
-    atomic_store_explicit(&w->stat_woken, atomic_load_explicit(&w->stat_woken, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    spool__owner_add(&w->stat_woken, 1, memory_order_relaxed);
     push_global(w, t);
 }
 
@@ -867,8 +861,7 @@ void spool__notify_if_queued(spool__worker *w)
 void spool__task_schedule_new(spool__worker *w, spool_task *t)
 {
     spool__runtime *rt = w->rt;
-    atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    spool__owner_add(&w->spawned, 1, memory_order_relaxed);
     /* A new task goes on the deque, not the LIFO slot: it must be
      * stealable at once, or `c = spawn(f); compute(); join(c)` would run f
      * only after compute(). The owner still takes it first (newest first).
@@ -907,6 +900,5 @@ static void finish_task(spool__worker *w, spool_task *t)
      * with quiescent()'s loads: whoever sees this exit also sees the spawns
      * this task made (they happened before it), so a child still alive
      * cannot go uncounted. A plain store on x86. */
-    atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
-                          memory_order_release);
+    spool__owner_add(&w->exited, 1, memory_order_release);
 }

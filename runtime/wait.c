@@ -26,6 +26,8 @@
 
 #include "scheduler.h"
 
+#include "atomics.h"
+
 #include <errno.h>
 
 /* Consumes a NOTIFIED token (only the task does), keeping the other
@@ -64,8 +66,7 @@ void spool__make_runnable(spool_task *t)
 {
     spool__worker *w = spool__worker_current();
     if (w && w->rt == t->u.run.rt) {
-        atomic_store_explicit(&w->stat_woken, atomic_load_explicit(&w->stat_woken, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        spool__owner_add(&w->stat_woken, 1, memory_order_relaxed);
         spool__wake(w, t);
     } else {
         spool__runtime_push_remote(t->u.run.rt, t);
@@ -136,8 +137,7 @@ int spool__wait_park(spool__wait *wt)
     if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) == SPOOL__TOKEN_NOTIFIED)
         consume_token(t);
     else {
-        atomic_store_explicit(&w->stat_parked, atomic_load_explicit(&w->stat_parked, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        spool__owner_add(&w->stat_parked, 1, memory_order_relaxed);
         spool__suspend(w, park_token, NULL);
     }
     return wt->shielded ? 0 : spool__wait_check_into(t, &wt->newly_fired);
