@@ -4,6 +4,12 @@
  * are for reports and debugging, so the table is off every hot path; a
  * record's NAMED state bit says whether it has an entry, so freeing an
  * unnamed record never looks here.
+ *
+ * Orders: the table is under names_lock; the NAMED bit changes only under
+ * it too (relaxed RMWs: they keep the park-token bits other threads CAS),
+ * and is read without the lock as a hint: at worst a lookup under the
+ * lock finds nothing, or a report racing spool_task_set_name misses the
+ * name being set — which either order allows.
  */
 #include "scheduler.h"
 

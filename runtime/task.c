@@ -178,7 +178,10 @@ void spool__task_init(spool_task *t, spool_fn fn, void *arg)
     t->result = 0;
     atomic_store_explicit(&t->next, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->join, NULL, memory_order_relaxed);
-    /* wait_seq carries over from the record's last task (task.h). */
+    /* wait_seq carries over from the record's last task (task.h). Relaxed
+     * like the stores above: the push that schedules t (release) publishes
+     * them; a stale unpark racing this store only leaves a token, a
+     * spurious wake-up (task.h). */
     atomic_store_explicit(&t->state, 0, memory_order_relaxed);
     t->shield = 0;
 }

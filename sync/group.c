@@ -109,7 +109,9 @@ spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg)
     m->next = g->members;
     g->members = m;
     g->running++;
-    if (g->cancelled) /* a cancelled group's new tasks start cancelled */
+    /* A cancelled group's new tasks start cancelled. Relaxed: nobody else
+     * has t yet; spool__task_schedule_new's push (release) publishes it. */
+    if (g->cancelled)
         atomic_fetch_or_explicit(&t->state, SPOOL__STATE_CANCEL, memory_order_relaxed);
     spool__spin_unlock(&g->lock);
     spool__task_schedule_new(w, t);

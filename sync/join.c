@@ -254,6 +254,8 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     size_t registered = 0;
     for (size_t i = 0; i < n; i++) {
         struct spool__join_frame *expected = NULL;
+        /* Relaxed: the CAS below (acq_rel) publishes the frame, and the
+         * count with it, before any exit can decrement it. */
         atomic_fetch_add_explicit(&frame.pending, 1, memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame, memory_order_acq_rel,
                                                     memory_order_acquire))
