@@ -620,7 +620,10 @@ static spool_task *find_work(spool__worker *w)
             return NULL;
         if (w->io_inflight || io_uring_sq_ready(&w->reactor.ring))
             spool__io_poll(w);
-        /* Completions reaped here or while parked land in the LIFO slot. */
+        /* Nothing reaped here wakes into the LIFO slot today (completions
+         * go to the global queue: spool__wake_fifo), but any wake-up made
+         * on this worker outside a task would: a task left there would
+         * otherwise wait for the next task this worker runs. */
         spool_task *t = w->lifo;
         if (t) {
             w->lifo = NULL;
