@@ -107,13 +107,12 @@ static int echo_conn_task(void *arg)
     return 0;
 }
 
-/* The accept loop: a task per connection, detached. Runs until
+/* Accepts from l, a task per connection, detached. Runs until
  * cancelled (returns 0) or the listener fails for good (its errno). */
-static int echo_accept_loop(void *arg)
+static int echo_accept_conns(struct echo_server *s, spool_listener *l)
 {
-    struct echo_server *s = arg;
     for (;;) {
-        int fd = spool_accept(s->listen_fd, NULL, NULL);
+        int fd = spool_listener_accept(l, NULL, NULL);
         if (fd < 0) {
             switch (fd) {
             case -ECANCELED:
@@ -123,7 +122,8 @@ static int echo_accept_loop(void *arg)
             case -ENFILE:
             case -ENOBUFS:
             case -ENOMEM:
-                /* Out of fds or memory: the connections we have go on;
+            case -EBUSY:
+                /* Out of fds, memory or SQEs: the connections we have go on;
                  * the new ones wait in the backlog until some close. */
                 atomic_fetch_add_explicit(&s->backoffs, 1, memory_order_relaxed);
                 if (spool_sleep_ms(ECHO_BACKOFF_MS) < 0)
@@ -159,6 +159,19 @@ static int echo_accept_loop(void *arg)
         }
         spool_detach(t);
     }
+}
+
+/* The accept loop: one multishot accept (a spool_listener) on the
+ * listening socket for the server's life. */
+static int echo_accept_loop(void *arg)
+{
+    struct echo_server *s = arg;
+    spool_listener *l = spool_listener_open(s->listen_fd);
+    if (!l)
+        return -errno;
+    int rc = echo_accept_conns(s, l);
+    spool_listener_close(l); /* not a cancellation point */
+    return rc;
 }
 
 /* Binds, listens and starts the accept loop. s->port becomes the bound

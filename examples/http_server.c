@@ -492,14 +492,16 @@ static int serve(void *arg)
 
 /* ---- accepting, signals, main ------------------------------------------- */
 
-static int acceptor(void *arg)
+/* Accepts from l, a task per connection, until cancelled. */
+static int accept_conns(spool_listener *l)
 {
-    (void)arg;
     for (;;) {
-        int fd = spool_accept(listen_fd, NULL, NULL);
+        int fd = spool_listener_accept(l, NULL, NULL);
         if (fd < 0) {
             if (fd == -ECANCELED || spool_cancelled())
                 return 0;
+            if (fd == -EBADF || fd == -EINVAL)
+                return fd; /* the listening socket is broken */
             if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
                 if (spool_sleep_ms(10) == -ECANCELED)
                     return 0;
@@ -515,6 +517,19 @@ static int acceptor(void *arg)
         }
         spool_detach(t);
     }
+}
+
+/* The accept loop: one multishot accept (a spool_listener) for the
+ * server's life. */
+static int acceptor(void *arg)
+{
+    (void)arg;
+    spool_listener *l = spool_listener_open(listen_fd);
+    if (!l)
+        return -errno;
+    int rc = accept_conns(l);
+    spool_listener_close(l); /* not a cancellation point */
+    return rc;
 }
 
 static int main_task(void *arg)

@@ -24,8 +24,9 @@
  *      cancelled it, the wait's error is.
  *   The cancel request: on the owner worker, an SQE directly; from
  *   another worker (a woken task runs where its waker runs), a MSG_RING
- *   to the owner ring carrying user_data | CANCEL_REQ, which the owner
- *   turns into the ASYNC_CANCEL when it reaps it. The request holds only
+ *   to the owner ring carrying the user_data with its tag bits replaced by
+ *   CANCEL_REQ (the tag goes as the message's res), which the owner turns
+ *   into the ASYNC_CANCEL when it reaps it. The request holds only
  *   the user_data value, never dereferenced, so it may arrive after the
  *   operation ended: the kernel then finds nothing (-ENOENT).
  */
@@ -33,10 +34,10 @@
 
 #include <errno.h>
 
-/* An SQE on w's ring (owner only). When the SQ ring is full of SQEs not
- * yet sent, they go to the kernel first (a submit only: this may run in
- * the middle of a reap), which empties it; NULL only if that fails. */
-static struct io_uring_sqe *take_sqe(spool__worker *w)
+/* When the SQ ring is full of SQEs not yet sent, they go to the kernel
+ * first (a submit only: this may run in the middle of a reap), which
+ * empties it. */
+struct io_uring_sqe *spool__io_take_sqe(spool__worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
     if (!sqe) {
@@ -51,7 +52,7 @@ static struct io_uring_sqe *take_sqe(spool__worker *w)
  * (nothing found: the operation ended), tagged CANCEL_ACK and ignored. */
 static void queue_cancel(spool__worker *w, uint64_t target)
 {
-    struct io_uring_sqe *sqe = take_sqe(w);
+    struct io_uring_sqe *sqe = spool__io_take_sqe(w);
     if (!sqe)
         return; /* unreachable in practice; the requester asks again */
     io_uring_prep_cancel64(sqe, target, 0);
@@ -65,7 +66,7 @@ int spool__io_start(spool__io *io)
     if (rc)
         return rc;
     spool__worker *w = io->wt.w;
-    struct io_uring_sqe *sqe = take_sqe(w);
+    struct io_uring_sqe *sqe = spool__io_take_sqe(w);
     if (!sqe)
         return -EBUSY;
     io->w = w;
@@ -76,21 +77,21 @@ int spool__io_start(spool__io *io)
     return 0;
 }
 
-/* Asks the ring that holds the operation to cancel it. */
-static void request_cancel(spool__io *io)
+void spool__io_cancel(spool__worker *owner, uint64_t user_data)
 {
     spool__worker *here = spool__worker_current();
-    spool__worker *owner = io->w;
     if (here == owner) {
-        queue_cancel(owner, io->user_data);
+        queue_cancel(owner, user_data);
         return;
     }
     /* Another worker's ring: ask its owner with a message. */
-    struct io_uring_sqe *sqe = take_sqe(here);
+    struct io_uring_sqe *sqe = spool__io_take_sqe(here);
     if (!sqe)
         return; /* asked again after SPOOL_IO_CANCEL_RETRY_NS */
     int fd = atomic_load_explicit(&owner->ring_fd, memory_order_acquire);
-    io_uring_prep_msg_ring(sqe, fd, 0, io->user_data | SPOOL__UD_CANCEL_REQ, 0);
+    /* The target's own tag travels as the message's res. */
+    io_uring_prep_msg_ring(sqe, fd, (unsigned)(user_data & SPOOL__UD_TAG_MASK),
+                           (user_data & ~SPOOL__UD_TAG_MASK) | SPOOL__UD_CANCEL_REQ, 0);
     sqe->user_data = SPOOL__UD_CANCEL_ACK;
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
@@ -104,7 +105,7 @@ static void request_cancel(spool__io *io)
  * if the completion has not come by then. */
 static void cancel_and_retry_later(spool__io *io)
 {
-    request_cancel(io);
+    spool__io_cancel(io->w, io->user_data);
     io->wt.own_deadline = spool_now_ns() + SPOOL_IO_CANCEL_RETRY_NS;
     io->wt.armed = false; /* the next park arms a timer for it */
 }
@@ -162,8 +163,11 @@ void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
             spool__wake_fifo(w, t);
         return;
     }
+    case SPOOL__UD_LISTEN:
+        spool__listener_complete(w, cqe);
+        return;
     case SPOOL__UD_CANCEL_REQ:
-        queue_cancel(w, ud & ~SPOOL__UD_TAG_MASK);
+        queue_cancel(w, (ud & ~SPOOL__UD_TAG_MASK) | ((uint64_t)cqe->res & SPOOL__UD_TAG_MASK));
         return;
     default: /* CANCEL_ACK: the cancel found nothing, or a request failed */
         return;

@@ -28,6 +28,7 @@
 #define SPOOL__UD_OP 0u          /* an operation's completion */
 #define SPOOL__UD_CANCEL_REQ 2u  /* MSG_RING from another worker: cancel this op */
 #define SPOOL__UD_CANCEL_ACK 3u  /* the ASYNC_CANCEL's own CQE (failures only) */
+#define SPOOL__UD_LISTEN 4u      /* a listener's multishot accept (listener.c) */
 #define SPOOL__UD_TAG_MASK UINT64_C(7)
 #define SPOOL__UD_PTR_MASK UINT64_C(0x0000fffffffffff8)
 
@@ -56,6 +57,20 @@ int spool__io_start(spool__io *io);
  * operation was cancelled for that reason (it completed with
  * -ECANCELED, or -EINTR for some interrupted operations). */
 int spool__io_finish(spool__io *io);
+
+/* An SQE on w's ring (owner only), submitting what is queued first if
+ * the SQ ring is full; NULL only if that submit fails. */
+struct io_uring_sqe *spool__io_take_sqe(spool__worker *w);
+
+/* Asks owner's ring to cancel the operation tagged user_data: an
+ * ASYNC_CANCEL queued directly when the caller runs on owner, else a
+ * MSG_RING request from the caller's ring that owner turns into one.
+ * Fire and forget: a lost request is the caller's to repeat, a late one
+ * finds nothing. Task context (a worker's thread). */
+void spool__io_cancel(spool__worker *owner, uint64_t user_data);
+
+/* A listener's completion (listener.c; owner only). */
+void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe);
 
 /* The worker's side (owner only): submit the SQEs prepared since the last
  * call and reap what has completed, without waiting. Called by the

@@ -638,6 +638,33 @@ SPOOL_API int spool_shutdown(int fd, int how);
  * libraries that own their sockets. Returns: the revents. */
 SPOOL_API int spool_poll(int fd, unsigned events);
 
+/* A listener: one multishot accept for a listening socket, instead of
+ * one accept operation per connection. The kernel accepts connections as
+ * they arrive and queues their fds in the listener; spool_listener_accept
+ * takes them in order. The listener does not own the socket: close the
+ * listener first, then the fd. See docs/io.md, "Listeners". */
+typedef struct spool_listener spool_listener;
+/* Makes a listener for listening socket fd (armed on the first accept, on
+ * the ring of the worker that calls it). Any thread; nothing suspends.
+ * Returns: the listener, or NULL with errno EINVAL (fd < 0) / ENOMEM. */
+SPOOL_API spool_listener *spool_listener_open(int fd);
+/* Takes the next accepted connection, waiting for one; addr may be NULL
+ * (else getpeername(2) fills it: *addrlen 0 if the peer is already gone).
+ * Several tasks may accept from one listener: first come, first served.
+ * Returns: the new fd (SOCK_CLOEXEC). Errors: accept(2)'s (-EMFILE,
+ * -ENFILE, -ENOMEM...: the listener stops until the next call, so a
+ * caller that backs off lets the kernel's backlog hold new connections
+ * meanwhile); -EINVAL l NULL, addr without addrlen; -EBADF l closing;
+ * -ECANCELED / -ETIMEDOUT (nothing taken); -EPERM outside a task. */
+SPOOL_API int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *addrlen);
+/* Stops the multishot accept, waits (not a cancellation point) until the
+ * kernel has posted its last completion, closes the accepted fds nobody
+ * took, and frees l. No task may be in, or enter, spool_listener_accept
+ * on l meanwhile (cancel and join the accept loops first). Does not close
+ * the listening fd. Returns: 0. Errors: -EINVAL l NULL; -EPERM outside a
+ * task (nothing done). */
+SPOOL_API int spool_listener_close(spool_listener *l);
+
 /* A TCP listener on host:port (host NULL: every address; "127.0.0.1",
  * "::1", a name: resolved on the blocking pool), SO_REUSEADDR, listening
  * with `backlog`. Returns: the fd. Errors: -EINVAL bad port; the errno of

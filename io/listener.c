@@ -1,0 +1,223 @@
+/*
+ * listener.c — a listening socket served by one multishot accept
+ * (IORING_ACCEPT_MULTISHOT): the kernel accepts each connection as it
+ * arrives and posts its fd; we queue the fds; spool_listener_accept takes
+ * them. One armed request replaces an accept SQE (and its poll arming)
+ * per connection.
+ *
+ * State (all under `lock`, a spin lock: every section is a few stores):
+ *   queue   accepted fds (>= 0) and accept errors (< 0), FIFO, growing;
+ *   ready   a semaphore with one permit per queued entry, released after
+ *           the push: an acceptor acquires a permit, then pops. The
+ *           semaphore's grant/withdraw protocol is what makes accept
+ *           cancellable without losing a connection: a cancelled acquire
+ *           takes no permit, so the entry stays for the next caller;
+ *   owner   the worker whose ring holds the multishot request, NULL while
+ *           none is armed; only that worker reaps its completions;
+ *   closing set by spool_listener_close; nothing is queued after it.
+ *
+ * Arming: spool_listener_accept arms the request on its own worker's ring
+ * when none is armed and the queue is empty. The request ends (a CQE
+ * without IORING_CQE_F_MORE) when accept fails (-EMFILE...), when it is
+ * cancelled, or when the kernel could not post a completion (CQ
+ * overflow). The owner re-arms at once after a success or a stray cancel;
+ * after an error it queues the error and leaves the request disarmed: the
+ * caller sees the error, may back off (new connections wait in the
+ * kernel's backlog), and its next call arms again.
+ *
+ * Closing: close sets closing, asks the owner ring to cancel the request
+ * (spool__io_cancel, repeated every 100 ms in case a request is lost) and
+ * waits, shielded, until the owner has seen the final CQE and cleared
+ * owner. Lifetime rule for the owner's side: it touches the listener only
+ * while owner is set, and clears owner as its last touch (under the lock,
+ * after any semaphore release), so once close reads owner == NULL under
+ * the lock, nothing else will read l again and close may free it.
+ */
+#include "io.h"
+#include "waiter.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spool/spool.h>
+
+struct spool_listener {
+    int fd;
+    _Atomic uint32_t lock;   /* spool__spin_lock over the fields below */
+    bool closing;
+    spool__worker *owner;    /* ring holding the multishot accept; NULL: none armed */
+    uint64_t user_data;      /* the armed request's tag: l | seq << 48 | LISTEN */
+    spool_task *closer;      /* the task in spool_listener_close, to unpark */
+    int *queue;              /* ring buffer of cap entries, len from head */
+    size_t head, len, cap;
+    spool_sem ready;         /* a permit per queued entry */
+};
+
+/* How long close waits for the final completion before asking again. */
+#define LISTENER_CANCEL_RETRY_NS (100u * 1000u * 1000u)
+#define LISTENER_QUEUE_MIN 16u
+
+spool_listener *spool_listener_open(int fd)
+{
+    if (fd < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    spool_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->fd = fd;
+    atomic_init(&l->lock, 0);
+    spool_sem_init(&l->ready, 0);
+    return l;
+}
+
+/* Appends v (lock held). False if the queue could not grow. */
+static bool queue_push(spool_listener *l, int v)
+{
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : LISTENER_QUEUE_MIN;
+        int *q = malloc(cap * sizeof *q);
+        if (!q)
+            return false;
+        for (size_t i = 0; i < l->len; i++)
+            q[i] = l->queue[(l->head + i) % l->cap];
+        free(l->queue);
+        l->queue = q;
+        l->head = 0;
+        l->cap = cap;
+    }
+    l->queue[(l->head + l->len) % l->cap] = v;
+    l->len++;
+    return true;
+}
+
+/* Removes the oldest entry (lock held, len > 0). */
+static int queue_pop(spool_listener *l)
+{
+    int v = l->queue[l->head];
+    l->head = (l->head + 1) % l->cap;
+    l->len--;
+    return v;
+}
+
+/* Queues the multishot accept on w's ring (lock held, owner NULL; w is
+ * the caller's worker). Returns 0 or -EBUSY (no SQE). */
+static int arm(spool_listener *l, spool__worker *w)
+{
+    struct io_uring_sqe *sqe = spool__io_take_sqe(w);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    w->io_seq++;
+    l->user_data = (uint64_t)(uintptr_t)l | ((uint64_t)w->io_seq << 48) | SPOOL__UD_LISTEN;
+    io_uring_sqe_set_data64(sqe, l->user_data);
+    l->owner = w;
+    w->io_inflight++;
+    return 0;
+}
+
+void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
+{
+    spool_listener *l = (spool_listener *)(uintptr_t)(cqe->user_data & SPOOL__UD_PTR_MASK);
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    int res = cqe->res;
+    spool__spin_lock(&l->lock);
+    bool queued = false;
+    if (res >= 0 && l->closing) {
+        close(res); /* nobody will take it */
+    } else if (res >= 0 || (res != -ECANCELED && !l->closing)) {
+        queued = queue_push(l, res);
+        if (!queued && res >= 0)
+            close(res); /* out of memory: the peer sees a reset-free close */
+    }
+    /* The request ended: re-arm unless closing, or ended by an error the
+     * caller must see first (it re-arms with its next accept). */
+    bool rearm = !more && !l->closing && (res >= 0 || res == -ECANCELED);
+    if (!more) {
+        w->io_inflight--;
+        l->owner = NULL;
+        if (rearm && arm(l, w) != 0 && !queued && queue_push(l, -EBUSY))
+            queued = true; /* no SQE: the caller sees -EBUSY and retries */
+    }
+    spool_task *closer = l->owner ? NULL : l->closer;
+    bool last = !l->owner; /* close may free l once we unlock */
+    if (queued && last)
+        spool_sem_release(&l->ready); /* before our last touch of l */
+    spool__spin_unlock(&l->lock);
+    if (queued && !last)
+        spool_sem_release(&l->ready);
+    if (closer && spool__unpark_claim(closer))
+        spool__wake_fifo(w, closer);
+}
+
+int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *addrlen)
+{
+    if (!l || (addr && !addrlen))
+        return -EINVAL;
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    spool__spin_lock(&l->lock);
+    int rc = 0;
+    if (l->closing)
+        rc = -EBADF;
+    else if (!l->owner && l->len == 0)
+        rc = arm(l, w);
+    spool__spin_unlock(&l->lock);
+    if (rc)
+        return rc;
+    rc = spool_sem_acquire(&l->ready); /* a permit: an entry is queued for us */
+    if (rc)
+        return rc;
+    spool__spin_lock(&l->lock);
+    int fd = queue_pop(l);
+    spool__spin_unlock(&l->lock);
+    if (fd >= 0 && addr) {
+        socklen_t len = *addrlen;
+        *addrlen = getpeername(fd, addr, &len) == 0 ? (unsigned)len : 0;
+    }
+    return fd;
+}
+
+int spool_listener_close(spool_listener *l)
+{
+    if (!l)
+        return -EINVAL;
+    spool__wait wt;
+    int rc = spool__wait_begin_shielded(&wt);
+    if (rc)
+        return rc;
+    spool__spin_lock(&l->lock);
+    l->closing = true;
+    l->closer = wt.task;
+    spool__worker *owner = l->owner;
+    uint64_t user_data = l->user_data;
+    spool__spin_unlock(&l->lock);
+    while (owner) {
+        spool__io_cancel(owner, user_data);
+        wt.own_deadline = spool_now_ns() + LISTENER_CANCEL_RETRY_NS;
+        wt.armed = false; /* the next park arms a timer for the retry */
+        for (;;) {
+            spool__wait_park(&wt); /* shielded: 0 after any wake-up */
+            spool__spin_lock(&l->lock);
+            owner = l->owner;
+            spool__spin_unlock(&l->lock);
+            if (!owner || spool_now_ns() >= wt.own_deadline)
+                break;
+        }
+    }
+    spool__wait_end(&wt);
+    /* The owner is done with l: what is left is ours alone. */
+    while (l->len) {
+        int fd = queue_pop(l);
+        if (fd >= 0)
+            close(fd);
+    }
+    free(l->queue);
+    free(l);
+    return 0;
+}
