@@ -385,8 +385,9 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
 
 
 def run_w6(build, py, uv, quick, timeout, json_file):
-    """W6 for every server: spool, asyncio streams/protocol, uvloop
-    streams/protocol (when importable). Returns {key: Run}."""
+    """W6 for every server: spool, the raw io_uring floor, asyncio
+    streams/protocol, uvloop streams/protocol (when importable).
+    Returns {key: Run}."""
     dur, conns = W6_SIZES["quick" if quick else "full"]
     out(f"== W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
         f"client {W6_CLIENT_THREADS} thread)")
@@ -397,6 +398,12 @@ def run_w6(build, py, uv, quick, timeout, json_file):
     r["spool --workers 1"] = run_w6_server("spool --workers 1", "spool", "",
                                            [os.path.join(build, "examples", "echo_server"), "--workers", "1"],
                                            client, dur, conns, timeout, json_file)
+    # The kernel floor: a raw single-threaded io_uring server (bench/echo_floor.c)
+    # doing only the recv and the send of each message, so every run shows how
+    # much of the servers' CPU per message is loopback TCP that no server avoids.
+    r["raw io_uring (floor)"] = run_w6_server("raw io_uring (floor)", "raw_uring", "recv",
+                                              [os.path.join(build, "bench", "echo_floor"), "--mode", "uring-recv"],
+                                              client, dur, conns, timeout, json_file)
     for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
         for v in ("streams", "protocol"):
             r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,

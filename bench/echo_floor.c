@@ -9,7 +9,7 @@
  * to the floor.
  *
  * usage: echo_floor [--port N] [--mode M] [--entries E]
- *   --port   TCP port on 127.0.0.1 (default 8888)
+ *   --port   TCP port on 127.0.0.1 (default 8888; 0: any free port)
  *   --mode   one of
  *     epoll            epoll_wait + recv + send on nonblocking sockets
  *                      (level-triggered; accept4), the classic C server;
@@ -32,8 +32,9 @@
  * Rings are set up with SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN
  * (falling back to COOP_TASKRUN, then to no flags, if refused) and the
  * ring fd is registered, as spool's reactor does. Sends use MSG_NOSIGNAL.
- * Prints "listening on 127.0.0.1:PORT mode=M flags=0x.." on stderr; runs
- * until SIGINT or SIGTERM.
+ * Prints "listening on 127.0.0.1:PORT" (--port 0: a free port) and then
+ * "mode=M ring flags=0x.." on stderr; runs until SIGINT or SIGTERM.
+ * bench/run's W6 runs it in uring-recv mode as the "kernel floor" row.
  *
  * Per-connection ordering: a connection has at most one send in flight;
  * in multishot mode, data that arrives while a send is in flight waits in
@@ -104,6 +105,18 @@ static int listen_on(unsigned port, int nonblock)
     return fd;
 }
 
+/* Says where lfd listens ("listening on 127.0.0.1:PORT", the line
+ * bench/compare.py waits for; --port 0 picks a free port) and how. */
+static void announce(int lfd, const char *mode, unsigned ring_flags)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (getsockname(lfd, (struct sockaddr *)&a, &len) < 0)
+        die("getsockname", errno);
+    fprintf(stderr, "listening on 127.0.0.1:%u\nmode=%s ring flags=0x%x\n", ntohs(a.sin_port), mode,
+            ring_flags);
+}
+
 /* ---- epoll ------------------------------------------------------------ */
 
 struct econn {
@@ -151,7 +164,7 @@ static void run_epoll(unsigned port)
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
         die("epoll_ctl", errno);
-    fprintf(stderr, "listening on 127.0.0.1:%u mode=epoll\n", port);
+    announce(lfd, "epoll", 0);
 
     struct epoll_event evs[256];
     while (!g_stop) {
@@ -368,8 +381,7 @@ static void run_uring_recv(unsigned port, unsigned entries, int poll_first)
     g_lfd = listen_on(port, 0);
     ring_init(entries);
     arm_accept(g_lfd);
-    fprintf(stderr, "listening on 127.0.0.1:%u mode=%s flags=0x%x\n", port,
-            poll_first ? "uring-recv-pf" : "uring-recv", g_ring_flags);
+    announce(g_lfd, poll_first ? "uring-recv-pf" : "uring-recv", g_ring_flags);
     ring_loop(recv_cqe);
     io_uring_queue_exit(&g_ring);
     close(g_lfd);
@@ -563,8 +575,7 @@ static void run_uring_multishot(unsigned port, unsigned entries)
     ring_init(entries);
     setup_buf_ring();
     arm_accept(g_lfd);
-    fprintf(stderr, "listening on 127.0.0.1:%u mode=uring-multishot flags=0x%x\n", port,
-            g_ring_flags);
+    announce(g_lfd, "uring-multishot", g_ring_flags);
     ring_loop(multishot_cqe);
     io_uring_queue_exit(&g_ring);
     close(g_lfd);
