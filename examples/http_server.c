@@ -502,7 +502,7 @@ static int accept_conns(spool_listener *l)
                 return 0;
             if (fd == -EBADF || fd == -EINVAL)
                 return fd; /* the listening socket is broken */
-            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS || fd == -EBUSY) {
                 if (spool_sleep_ms(10) == -ECANCELED)
                     return 0;
             }

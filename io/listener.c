@@ -20,10 +20,23 @@
  * when none is armed and the queue is empty. The request ends (a CQE
  * without IORING_CQE_F_MORE) when accept fails (-EMFILE...), when it is
  * cancelled, or when the kernel could not post a completion (CQ
- * overflow). The owner re-arms at once after a success or a stray cancel;
- * after an error it queues the error and leaves the request disarmed: the
- * caller sees the error, may back off (new connections wait in the
- * kernel's backlog), and its next call arms again.
+ * overflow; that final CQE still carries an fd). The owner re-arms at
+ * once after a success or a stray cancel; after an error it queues the
+ * error and leaves the request disarmed: the caller sees the error, may
+ * back off (new connections wait in the kernel's backlog), and its next
+ * call arms again. Other acceptors may be waiting when that happens: so
+ * no waiter is stranded with nothing armed, every accept that pops an
+ * entry re-arms when the queue is then empty and `waiting` says others
+ * still wait (each of them then sees the next error itself, if the cause
+ * persists).
+ *
+ * Backpressure: once LISTENER_QUEUE_HIGH fds wait untaken, the owner
+ * cancels the request (`paused`), so a server that stops taking
+ * connections (a connection limit in front of its accept) leaves the
+ * rest in the kernel's backlog instead of holding their fds; the next
+ * accept that finds the queue empty arms again. The kernel may accept a
+ * burst beyond the mark before the owner reaps (it accepts all it can
+ * per wake-up): the mark bounds the growth, not the exact length.
  *
  * Closing: close sets closing, asks the owner ring to cancel the request
  * (spool__io_cancel, repeated every 100 ms in case a request is lost) and
@@ -48,6 +61,8 @@ struct spool_listener {
     int fd;
     _Atomic uint32_t lock;   /* spool__spin_lock over the fields below */
     bool closing;
+    bool paused;             /* the owner cancelled the request: queue at the high mark */
+    unsigned waiting;        /* tasks in spool_listener_accept that have not popped */
     spool__worker *owner;    /* ring holding the multishot accept; NULL: none armed */
     uint64_t user_data;      /* the armed request's tag: l | seq << 48 | LISTEN */
     spool_task *closer;      /* the task in spool_listener_close, to unpark */
@@ -59,6 +74,8 @@ struct spool_listener {
 /* How long close waits for the final completion before asking again. */
 #define LISTENER_CANCEL_RETRY_NS (100u * 1000u * 1000u)
 #define LISTENER_QUEUE_MIN 16u
+/* Untaken fds at which the owner pauses the request (see Backpressure). */
+#define LISTENER_QUEUE_HIGH 64u
 
 spool_listener *spool_listener_open(int fd)
 {
@@ -116,8 +133,25 @@ static int arm(spool_listener *l, spool__worker *w)
     l->user_data = (uint64_t)(uintptr_t)l | ((uint64_t)w->io_seq << 48) | SPOOL__UD_LISTEN;
     io_uring_sqe_set_data64(sqe, l->user_data);
     l->owner = w;
+    l->paused = false;
     w->io_inflight++;
     return 0;
+}
+
+/* Closes an accepted fd nobody will take, from the owner's reap: through
+ * the ring (the reap loop never blocks on a lingering close, and no
+ * close(2) of a kernel-made fd confuses ThreadSanitizer's fd tracking),
+ * or with close(2) if no SQE can be had. */
+static void close_untaken(spool__worker *w, int fd)
+{
+    struct io_uring_sqe *sqe = spool__io_take_sqe(w);
+    if (!sqe) {
+        close(fd);
+        return;
+    }
+    io_uring_prep_close(sqe, fd);
+    sqe->user_data = SPOOL__UD_CANCEL_ACK; /* a failure's CQE is ignored */
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
 void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
@@ -128,15 +162,19 @@ void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
     spool__spin_lock(&l->lock);
     bool queued = false;
     if (res >= 0 && l->closing) {
-        close(res); /* nobody will take it */
+        close_untaken(w, res);
     } else if (res >= 0 || (res != -ECANCELED && !l->closing)) {
         queued = queue_push(l, res);
         if (!queued && res >= 0)
-            close(res); /* out of memory: the peer sees a reset-free close */
+            close_untaken(w, res); /* out of memory: the peer sees a close */
     }
-    /* The request ended: re-arm unless closing, or ended by an error the
-     * caller must see first (it re-arms with its next accept). */
-    bool rearm = !more && !l->closing && (res >= 0 || res == -ECANCELED);
+    if (more && !l->paused && !l->closing && l->len >= LISTENER_QUEUE_HIGH) {
+        l->paused = true; /* the final CQE (-ECANCELED) disarms it */
+        spool__io_cancel(w, l->user_data);
+    }
+    /* The request ended: re-arm unless closing or paused, or ended by an
+     * error the caller must see first (it re-arms with its next accept). */
+    bool rearm = !more && !l->closing && !l->paused && (res >= 0 || res == -ECANCELED);
     if (!more) {
         w->io_inflight--;
         l->owner = NULL;
@@ -167,15 +205,25 @@ int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *ad
         rc = -EBADF;
     else if (!l->owner && l->len == 0)
         rc = arm(l, w);
+    if (!rc)
+        l->waiting++;
     spool__spin_unlock(&l->lock);
     if (rc)
         return rc;
     rc = spool_sem_acquire(&l->ready); /* a permit: an entry is queued for us */
-    if (rc)
-        return rc;
     spool__spin_lock(&l->lock);
-    int fd = queue_pop(l);
+    l->waiting--;
+    int fd = rc ? rc : queue_pop(l);
+    /* Others wait and nothing is armed or queued for them (the request
+     * ended with the error we took, or could not be re-armed): arm it on
+     * this worker's ring (we may have moved while waiting). */
+    bool release = false;
+    if (!l->owner && !l->closing && l->len == 0 && l->waiting > 0 &&
+        arm(l, spool__worker_current()) != 0)
+        release = queue_push(l, -EBUSY); /* no SQE: a waiter sees -EBUSY, retries */
     spool__spin_unlock(&l->lock);
+    if (release)
+        spool_sem_release(&l->ready);
     if (fd >= 0 && addr) {
         socklen_t len = *addrlen;
         *addrlen = getpeername(fd, addr, &len) == 0 ? (unsigned)len : 0;

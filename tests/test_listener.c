@@ -4,8 +4,9 @@
  * an accept cancelled or timed out loses no connection; closing a
  * listener closes the connections nobody took and leaks no fd, from any
  * worker; EMFILE stops the listener until the next accept, which gets the
- * connection that waited in the backlog; bad input is an error and the
- * runtime runs on.
+ * connection that waited in the backlog, and strands no other waiting
+ * accept; a listener nobody drains pauses at its high mark and the
+ * backlog holds the rest; bad input is an error and the runtime runs on.
  */
 #include <check.h>
 #include <dirent.h>
@@ -299,6 +300,123 @@ START_TEST(emfile_stops_the_listener_until_the_next_accept_which_gets_the_waitin
 }
 END_TEST
 
+/* One accept, under a timeout of its own. */
+static int accept_once_within(void *arg)
+{
+    spool_timeout to;
+    spool_timeout_enter(&to, 3 * SPOOL_SEC);
+    int fd = spool_listener_accept(arg, NULL, NULL);
+    spool_timeout_exit(&to);
+    return fd;
+}
+
+/* Two tasks wait in accept when the request fails with EMFILE: the first
+ * takes the error; the second must not be left waiting with nothing
+ * armed (it sees the error itself, or the connection). */
+static int main_emfile_two_waiters(void *arg)
+{
+    (void)arg;
+    int lfd = spool_tcp_listen("127.0.0.1", 0, 16);
+    ck_assert_int_ge(lfd, 0);
+    spool_listener *l = spool_listener_open(lfd);
+    ck_assert_ptr_nonnull(l);
+    int cfd = spool_socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(cfd, 0);
+    struct rlimit old, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = (rlim_t)open_fds() + 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int filler[128], nfill = 0;
+    while (nfill < 128 && (filler[nfill] = dup(lfd)) >= 0)
+        nfill++;
+    ck_assert_int_eq(errno, EMFILE);
+    spool_task *t1 = spool_spawn(accept_once_within, l);
+    spool_task *t2 = spool_spawn(accept_once_within, l);
+    spool_sleep_ms(5); /* both wait in accept */
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bound_port(lfd))};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(spool_connect(cfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(spool_join(t1), -EMFILE);
+    int r2 = spool_join(t2);
+    ck_assert_msg(r2 == -EMFILE, "the second waiter got %d, not -EMFILE", r2);
+    while (nfill)
+        close(filler[--nfill]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    int fd = spool_listener_accept(l, NULL, NULL); /* the connection waited in the backlog */
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(spool_listener_close(l), 0);
+    spool_close(fd);
+    spool_close(cfd);
+    spool_close(lfd);
+    return 0;
+}
+
+START_TEST(an_accept_error_strands_no_other_waiting_accept)
+{
+    ck_assert_int_eq(run_on(1, main_emfile_two_waiters, NULL), 0);
+    ck_assert_int_eq(run_on(2, main_emfile_two_waiters, NULL), 0);
+}
+END_TEST
+
+/* ---- backpressure ------------------------------------------------------------ */
+
+#define FLOOD (SANITIZED ? 200 : 400)
+#define FLOOD_BATCH 10
+
+/* Accepts FLOOD connections, closing each. */
+static int drain(void *arg)
+{
+    for (int i = 0; i < FLOOD; i++) {
+        int fd = spool_listener_accept(arg, NULL, NULL);
+        REQUIRE(fd >= 0);
+        spool_close(fd);
+    }
+    return 0;
+}
+
+static int main_backpressure(void *arg)
+{
+    (void)arg;
+    int lfd = spool_tcp_listen("127.0.0.1", 0, 4096);
+    ck_assert_int_ge(lfd, 0);
+    unsigned port = bound_port(lfd);
+    spool_listener *l = spool_listener_open(lfd);
+    ck_assert_ptr_nonnull(l);
+    int first = spool_tcp_connect("127.0.0.1", port);
+    int fd = spool_listener_accept(l, NULL, NULL); /* arms the request */
+    ck_assert_int_ge(fd, 0);
+    int base = open_fds();
+    /* Nobody accepts now: connections keep coming, a few at a time. */
+    static int clients[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        clients[i] = spool_tcp_connect("127.0.0.1", port);
+        ck_assert_int_ge(clients[i], 0);
+        if (i % FLOOD_BATCH == FLOOD_BATCH - 1)
+            spool_sleep_ms(1);
+    }
+    spool_sleep_ms(20);
+    int held = open_fds() - base - FLOOD; /* accepted by the kernel, untaken */
+    printf("test_listener: %d of %d connections accepted untaken (pause at 64)\n", held, FLOOD);
+    ck_assert_int_ge(held, 64);
+    ck_assert_int_lt(held, FLOOD / 2);
+    /* Taking them re-arms it: every connection arrives. */
+    ck_assert_int_eq(spool_join(spool_spawn(drain, l)), 0);
+    ck_assert_int_eq(spool_listener_close(l), 0);
+    for (int i = 0; i < FLOOD; i++)
+        spool_close(clients[i]);
+    spool_close(fd);
+    spool_close(first);
+    spool_close(lfd);
+    return 0;
+}
+
+START_TEST(a_listener_nobody_drains_pauses_and_the_backlog_holds_the_rest)
+{
+    ck_assert_int_eq(run_on(2, main_backpressure, NULL), 0);
+}
+END_TEST
+
 /* ---- bad input ---------------------------------------------------------------- */
 
 static int main_bad_input(void *arg)
@@ -345,6 +463,8 @@ static Suite *listener_suite(void)
     ADD_TEST(s, accepts_that_time_out_lose_no_connection);
     ADD_TEST(s, close_ends_the_connections_nobody_took_and_leaks_no_fd);
     ADD_TEST(s, emfile_stops_the_listener_until_the_next_accept_which_gets_the_waiting_connection);
+    ADD_TEST(s, an_accept_error_strands_no_other_waiting_accept);
+    ADD_TEST(s, a_listener_nobody_drains_pauses_and_the_backlog_holds_the_rest);
     ADD_TEST(s, bad_input_is_an_error_and_the_runtime_runs_on);
     return s;
 }

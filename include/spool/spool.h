@@ -651,10 +651,13 @@ SPOOL_API spool_listener *spool_listener_open(int fd);
 /* Takes the next accepted connection, waiting for one; addr may be NULL
  * (else getpeername(2) fills it: *addrlen 0 if the peer is already gone).
  * Several tasks may accept from one listener: first come, first served.
+ * Once 64 accepted fds wait untaken, the listener pauses (the kernel's
+ * backlog holds the rest) until a call finds none waiting.
  * Returns: the new fd (SOCK_CLOEXEC). Errors: accept(2)'s (-EMFILE,
  * -ENFILE, -ENOMEM...: the listener stops until the next call, so a
  * caller that backs off lets the kernel's backlog hold new connections
- * meanwhile); -EINVAL l NULL, addr without addrlen; -EBADF l closing;
+ * meanwhile; RLIMIT_NOFILE is read when the listener arms); -EBUSY no
+ * SQE (retry); -EINVAL l NULL, addr without addrlen; -EBADF l closing;
  * -ECANCELED / -ETIMEDOUT (nothing taken); -EPERM outside a task. */
 SPOOL_API int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *addrlen);
 /* Stops the multishot accept, waits (not a cancellation point) until the
