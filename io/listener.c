@@ -34,7 +34,9 @@
  * cancels the request (`paused`), so a server that stops taking
  * connections (a connection limit in front of its accept) leaves the
  * rest in the kernel's backlog instead of holding their fds; the next
- * accept that finds the queue empty arms again. The kernel may accept a
+ * accept that finds the queue empty arms again, or the owner itself when
+ * the cancel's completion finds acceptors already waiting for more than
+ * the queue holds. The kernel may accept a
  * burst beyond the mark before the owner reaps (it accepts all it can
  * per wake-up): the mark bounds the growth, not the exact length.
  *
@@ -172,9 +174,13 @@ void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
         l->paused = true; /* the final CQE (-ECANCELED) disarms it */
         spool__io_cancel(w, l->user_data);
     }
-    /* The request ended: re-arm unless closing or paused, or ended by an
-     * error the caller must see first (it re-arms with its next accept). */
-    bool rearm = !more && !l->closing && !l->paused && (res >= 0 || res == -ECANCELED);
+    /* The request ended: re-arm unless closing, or paused while the
+     * queue still holds an entry for every waiting acceptor (one that
+     * found the queue empty before this CQE, with the request still
+     * armed, waits for us to arm it), or ended by an error the caller
+     * must see first (it re-arms with its next accept). */
+    bool wanted = !l->paused || l->len <= l->waiting;
+    bool rearm = !more && !l->closing && wanted && (res >= 0 || res == -ECANCELED);
     if (!more) {
         w->io_inflight--;
         l->owner = NULL;

@@ -411,6 +411,67 @@ static int main_backpressure(void *arg)
     return 0;
 }
 
+/* Accepts FLOOD + 1 connections without ever suspending but in accept,
+ * closing each with close(2). */
+static int drain_without_pausing(void *arg)
+{
+    for (int i = 0; i < FLOOD + 1; i++) {
+        int fd = spool_listener_accept(arg, NULL, NULL);
+        REQUIRE(fd >= 0);
+        close(fd);
+    }
+    return 0;
+}
+
+/* A burst far past the high mark lands in the backlog at once (blocking
+ * connects, no suspension), so the owner reaps it in one go, pauses, and
+ * the acceptor (which never suspends but in accept) has taken the whole
+ * queue and waits again, for one last client, before the cancel's
+ * completion comes: the owner must re-arm for it then, or it waits
+ * forever. */
+static int main_burst(void *arg)
+{
+    (void)arg;
+    int lfd = spool_tcp_listen("127.0.0.1", 0, 4096);
+    ck_assert_int_ge(lfd, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bound_port(lfd))};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    spool_listener *l = spool_listener_open(lfd);
+    ck_assert_ptr_nonnull(l);
+    spool_task *acc = spool_spawn(drain_without_pausing, l);
+    spool_sleep_ms(1); /* it arms and waits */
+    static int clients[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(clients[i], 0);
+        ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof sin), 0);
+    }
+    /* The acceptor takes the burst and waits for one more. */
+    spool_sleep_ms(5);
+    int last = spool_tcp_connect("127.0.0.1", bound_port(lfd));
+    ck_assert_int_ge(last, 0);
+    spool_timeout to;
+    spool_timeout_enter(&to, 10 * SPOOL_SEC);
+    int rc = spool_join(acc);
+    ck_assert_int_eq(spool_timeout_exit(&to), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(spool_listener_close(l), 0);
+    for (int i = 0; i < FLOOD; i++)
+        close(clients[i]);
+    spool_close(last);
+    spool_close(lfd);
+    return 0;
+}
+
+START_TEST(a_burst_past_the_high_mark_reaches_one_acceptor_whole)
+{
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(run_on(1, main_burst, NULL), 0);
+        ck_assert_int_eq(run_on(2, main_burst, NULL), 0);
+    }
+}
+END_TEST
+
 START_TEST(a_listener_nobody_drains_pauses_and_the_backlog_holds_the_rest)
 {
     ck_assert_int_eq(run_on(2, main_backpressure, NULL), 0);
@@ -465,6 +526,7 @@ static Suite *listener_suite(void)
     ADD_TEST(s, emfile_stops_the_listener_until_the_next_accept_which_gets_the_waiting_connection);
     ADD_TEST(s, an_accept_error_strands_no_other_waiting_accept);
     ADD_TEST(s, a_listener_nobody_drains_pauses_and_the_backlog_holds_the_rest);
+    ADD_TEST(s, a_burst_past_the_high_mark_reaches_one_acceptor_whole);
     ADD_TEST(s, bad_input_is_an_error_and_the_runtime_runs_on);
     return s;
 }
