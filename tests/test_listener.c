@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <spool/spool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,44 +254,66 @@ END_TEST
 
 /* ---- EMFILE ----------------------------------------------------------------- */
 
+/* A listener and an unconnected client socket, then every fd in use
+ * under a lowered RLIMIT_NOFILE. */
+struct fd_famine {
+    int lfd, cfd;            /* listening socket, client socket */
+    spool_listener *l;
+    struct sockaddr_in sin;  /* the listener's address */
+    struct rlimit old;
+    int filler[128], nfill;
+};
+
+/* Sets up f: lowers the limit to 64 above the fds open and fills them. */
+static void starve_fds(struct fd_famine *f)
+{
+    f->lfd = spool_tcp_listen("127.0.0.1", 0, 16);
+    ck_assert_int_ge(f->lfd, 0);
+    f->l = spool_listener_open(f->lfd);
+    ck_assert_ptr_nonnull(f->l);
+    f->cfd = spool_socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(f->cfd, 0);
+    f->sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)bound_port(f->lfd))};
+    f->sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &f->old), 0);
+    struct rlimit rl = f->old;
+    rl.rlim_cur = (rlim_t)open_fds() + 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    f->nfill = 0;
+    while (f->nfill < 128 && (f->filler[f->nfill] = dup(f->lfd)) >= 0)
+        f->nfill++;
+    ck_assert_int_eq(errno, EMFILE);
+}
+
+/* Closes the fillers and restores the limit. */
+static void end_famine(struct fd_famine *f)
+{
+    while (f->nfill)
+        close(f->filler[--f->nfill]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &f->old), 0);
+}
+
 static int main_emfile(void *arg)
 {
     (void)arg;
-    int lfd = spool_tcp_listen("127.0.0.1", 0, 16);
-    ck_assert_int_ge(lfd, 0);
-    spool_listener *l = spool_listener_open(lfd);
-    ck_assert_ptr_nonnull(l);
-    int cfd = spool_socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(cfd, 0);
-    /* Use up every fd under a lowered limit. */
-    struct rlimit old, rl;
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
-    rl = old;
-    rl.rlim_cur = (rlim_t)open_fds() + 64;
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    int filler[128], nfill = 0;
-    while (nfill < 128 && (filler[nfill] = dup(lfd)) >= 0)
-        nfill++;
-    ck_assert_int_eq(errno, EMFILE);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bound_port(lfd))};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(spool_connect(cfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct fd_famine f;
+    starve_fds(&f);
+    spool_listener *l = f.l;
+    ck_assert_int_eq(spool_connect(f.cfd, (struct sockaddr *)&f.sin, sizeof f.sin), 0);
     ck_assert_int_eq(spool_listener_accept(l, NULL, NULL), -EMFILE);
     /* A free fd: the next accept arms again and gets the connection that
      * waited in the backlog. */
-    close(filler[--nfill]);
+    close(f.filler[--f.nfill]);
     int fd = spool_listener_accept(l, NULL, NULL);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(spool_send_all(cfd, "x", 1, 0), 1);
+    ck_assert_int_eq(spool_send_all(f.cfd, "x", 1, 0), 1);
     char b;
     ck_assert_int_eq(spool_recv(fd, &b, 1, 0), 1);
-    while (nfill)
-        close(filler[--nfill]);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    end_famine(&f);
     ck_assert_int_eq(spool_listener_close(l), 0);
     spool_close(fd);
-    spool_close(cfd);
-    spool_close(lfd);
+    spool_close(f.cfd);
+    spool_close(f.lfd);
     return 0;
 }
 
@@ -316,39 +339,23 @@ static int accept_once_within(void *arg)
 static int main_emfile_two_waiters(void *arg)
 {
     (void)arg;
-    int lfd = spool_tcp_listen("127.0.0.1", 0, 16);
-    ck_assert_int_ge(lfd, 0);
-    spool_listener *l = spool_listener_open(lfd);
-    ck_assert_ptr_nonnull(l);
-    int cfd = spool_socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(cfd, 0);
-    struct rlimit old, rl;
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
-    rl = old;
-    rl.rlim_cur = (rlim_t)open_fds() + 64;
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    int filler[128], nfill = 0;
-    while (nfill < 128 && (filler[nfill] = dup(lfd)) >= 0)
-        nfill++;
-    ck_assert_int_eq(errno, EMFILE);
+    struct fd_famine f;
+    starve_fds(&f);
+    spool_listener *l = f.l;
     spool_task *t1 = spool_spawn(accept_once_within, l);
     spool_task *t2 = spool_spawn(accept_once_within, l);
     spool_sleep_ms(5); /* both wait in accept */
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bound_port(lfd))};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(spool_connect(cfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(spool_connect(f.cfd, (struct sockaddr *)&f.sin, sizeof f.sin), 0);
     ck_assert_int_eq(spool_join(t1), -EMFILE);
     int r2 = spool_join(t2);
     ck_assert_msg(r2 == -EMFILE, "the second waiter got %d, not -EMFILE", r2);
-    while (nfill)
-        close(filler[--nfill]);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    end_famine(&f);
     int fd = spool_listener_accept(l, NULL, NULL); /* the connection waited in the backlog */
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(spool_listener_close(l), 0);
     spool_close(fd);
-    spool_close(cfd);
-    spool_close(lfd);
+    spool_close(f.cfd);
+    spool_close(f.lfd);
     return 0;
 }
 
@@ -364,13 +371,23 @@ END_TEST
 #define FLOOD (SANITIZED ? 200 : 400)
 #define FLOOD_BATCH 10
 
-/* Accepts FLOOD connections, closing each. */
+struct drain {
+    spool_listener *l;
+    int n;          /* connections to accept */
+    bool suspends;  /* close each through the ring (a suspension), else close(2) */
+};
+
+/* Accepts d->n connections, closing each. */
 static int drain(void *arg)
 {
-    for (int i = 0; i < FLOOD; i++) {
-        int fd = spool_listener_accept(arg, NULL, NULL);
+    struct drain *d = arg;
+    for (int i = 0; i < d->n; i++) {
+        int fd = spool_listener_accept(d->l, NULL, NULL);
         REQUIRE(fd >= 0);
-        spool_close(fd);
+        if (d->suspends)
+            spool_close(fd);
+        else
+            close(fd);
     }
     return 0;
 }
@@ -401,25 +418,13 @@ static int main_backpressure(void *arg)
     ck_assert_int_ge(held, 64);
     ck_assert_int_lt(held, FLOOD / 2);
     /* Taking them re-arms it: every connection arrives. */
-    ck_assert_int_eq(spool_join(spool_spawn(drain, l)), 0);
+    ck_assert_int_eq(spool_join(spool_spawn(drain, &(struct drain){l, FLOOD, true})), 0);
     ck_assert_int_eq(spool_listener_close(l), 0);
     for (int i = 0; i < FLOOD; i++)
         spool_close(clients[i]);
     spool_close(fd);
     spool_close(first);
     spool_close(lfd);
-    return 0;
-}
-
-/* Accepts FLOOD + 1 connections without ever suspending but in accept,
- * closing each with close(2). */
-static int drain_without_pausing(void *arg)
-{
-    for (int i = 0; i < FLOOD + 1; i++) {
-        int fd = spool_listener_accept(arg, NULL, NULL);
-        REQUIRE(fd >= 0);
-        close(fd);
-    }
     return 0;
 }
 
@@ -438,7 +443,8 @@ static int main_burst(void *arg)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     spool_listener *l = spool_listener_open(lfd);
     ck_assert_ptr_nonnull(l);
-    spool_task *acc = spool_spawn(drain_without_pausing, l);
+    struct drain d = {l, FLOOD + 1, false}; /* never suspends but in accept */
+    spool_task *acc = spool_spawn(drain, &d);
     spool_sleep_ms(1); /* it arms and waits */
     static int clients[FLOOD];
     for (int i = 0; i < FLOOD; i++) {
