@@ -30,8 +30,9 @@
  * still wait (each of them then sees the next error itself, if the cause
  * persists).
  *
- * Backpressure: once LISTENER_QUEUE_HIGH fds wait untaken, the owner
- * cancels the request (`paused`), so a server that stops taking
+ * Backpressure: once LISTENER_QUEUE_HIGH fds wait untaken (beyond those
+ * that waiting acceptors are about to take), the owner cancels the
+ * request (`paused`), so a server that stops taking
  * connections (a connection limit in front of its accept) leaves the
  * rest in the kernel's backlog instead of holding their fds; the next
  * accept that finds the queue empty arms again, or the owner itself when
@@ -170,7 +171,12 @@ void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
         if (!queued && res >= 0)
             close_untaken(w, res); /* out of memory: the peer sees a close */
     }
-    if (more && !l->paused && !l->closing && l->len >= LISTENER_QUEUE_HIGH) {
+    /* Entries beyond those waiting acceptors will take at once. A cancel
+     * can be lost (no SQE): while the request lives on, it is asked again
+     * at every further LISTENER_QUEUE_HIGH untaken. */
+    size_t untaken = l->len > l->waiting ? l->len - l->waiting : 0;
+    if (more && !l->closing && untaken >= LISTENER_QUEUE_HIGH &&
+        (!l->paused || untaken % LISTENER_QUEUE_HIGH == 0)) {
         l->paused = true; /* the final CQE (-ECANCELED) disarms it */
         spool__io_cancel(w, l->user_data);
     }
