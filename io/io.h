@@ -27,7 +27,7 @@
 /* user_data tags in the low 3 bits (records are 8-byte aligned). */
 #define SPOOL__UD_OP 0u          /* an operation's completion */
 #define SPOOL__UD_CANCEL_REQ 2u  /* MSG_RING from another worker: cancel this op */
-#define SPOOL__UD_CANCEL_ACK 3u  /* the ASYNC_CANCEL's own CQE (failures only) */
+#define SPOOL__UD_CANCEL_ACK 3u  /* a CQE to ignore: ASYNC_CANCEL, MSG_RING and untaken-fd close (failures only) */
 #define SPOOL__UD_LISTEN 4u      /* a listener's multishot accept (listener.c) */
 #define SPOOL__UD_TAG_MASK UINT64_C(7)
 #define SPOOL__UD_PTR_MASK UINT64_C(0x0000fffffffffff8)

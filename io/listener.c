@@ -32,14 +32,14 @@
  *
  * Backpressure: once LISTENER_QUEUE_HIGH fds wait untaken (beyond those
  * that waiting acceptors are about to take), the owner cancels the
- * request (`paused`), so a server that stops taking
- * connections (a connection limit in front of its accept) leaves the
- * rest in the kernel's backlog instead of holding their fds; the next
- * accept that finds the queue empty arms again, or the owner itself when
- * the cancel's completion finds acceptors already waiting for more than
- * the queue holds. The kernel may accept a
- * burst beyond the mark before the owner reaps (it accepts all it can
- * per wake-up): the mark bounds the growth, not the exact length.
+ * request (`paused`), so a server that stops taking connections (a
+ * connection limit in front of its accept) leaves the rest in the
+ * kernel's backlog instead of holding their fds. The next accept that
+ * finds the queue empty arms again, or the owner itself when the
+ * cancel's completion finds acceptors already waiting for more than the
+ * queue holds. The kernel may accept a burst beyond the mark before the
+ * owner reaps (it accepts all it can per wake-up): the mark bounds the
+ * growth, not the exact length.
  *
  * Closing: close sets closing, asks the owner ring to cancel the request
  * (spool__io_cancel, repeated every 100 ms in case a request is lost) and
