@@ -480,7 +480,9 @@ END_TEST
 
 START_TEST(a_listener_nobody_drains_pauses_and_the_backlog_holds_the_rest)
 {
-    ck_assert_int_eq(run_on(2, main_backpressure, NULL), 0);
+    /* One worker: the ring's owner reaps between the connects (each one
+     * suspends), so the kernel never accepts a large burst unseen. */
+    ck_assert_int_eq(run_on(1, main_backpressure, NULL), 0);
 }
 END_TEST
 
