@@ -1,7 +1,8 @@
 /*
  * check_util.h — what the check suites of tests/ share: SANITIZED, the
  * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(),
- * join_thread() (spool_to_thread's fn for pthread_join), capture_begin()
+ * join_thread() (spool_to_thread's fn for pthread_join), spin_ns(),
+ * stats_snap() and alive_once_settled(), capture_begin()
  * and capture_end() (stderr into a string), the ADD_*_TEST macros that
  * give every test its own TCase, and check_main(), the whole main() of a
  * suite.
@@ -71,6 +72,43 @@ static inline int join_thread(void *arg)
     if (pthread_join(*(pthread_t *)arg, &ret) != 0)
         return -1000;
     return (int)(intptr_t)ret;
+}
+
+/* Busy-waits (no wait point: the worker runs nothing else) for ns. */
+static inline void spin_ns(uint64_t ns)
+{
+    uint64_t end = spool_now_ns() + ns;
+    while (spool_now_ns() < end)
+        ;
+}
+
+/* A snapshot of the current runtime's figures, on the heap (struct
+ * spool_stats is over 12 KiB: not for a task's stack). The caller frees
+ * it. */
+static inline struct spool_stats *stats_snap(void)
+{
+    struct spool_stats *st = malloc(sizeof *st);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(spool_stats(st), 0);
+    return st;
+}
+
+/* The tasks alive (main included) once that is down to main, or after
+ * limit_ns. A worker counts a task's exit just after waking its joiner
+ * (scheduler.c, finish_task), so right after a join returns the joined
+ * task may still count as alive for a moment on 2+ workers. Task
+ * context. */
+static inline uint64_t alive_once_settled(uint64_t limit_ns)
+{
+    uint64_t until = spool_now_ns() + limit_ns;
+    for (;;) {
+        struct spool_stats *st = stats_snap();
+        uint64_t alive = st->alive;
+        free(st);
+        if (alive == 1 || spool_now_ns() >= until)
+            return alive;
+        spool_sleep_ms(1);
+    }
 }
 
 /* stderr into a temporary file between capture_begin and capture_end. */

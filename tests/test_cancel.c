@@ -222,9 +222,7 @@ static int main_cancel_vs_completion(void *arg)
         else
             cancelled++;
     }
-    struct spool_stats st;
-    ck_assert_int_eq(spool_stats(&st), 0);
-    ck_assert_uint_eq(st.alive, 1); /* only main: nothing leaked */
+    ck_assert_uint_eq(alive_once_settled(SPOOL_SEC), 1); /* only main: nothing leaked */
     ck_assert_uint_eq(finished + cancelled, rounds);
     return 0;
 }
@@ -384,9 +382,7 @@ static int main_timeout_vs_completion(void *arg)
         else
             timed_out++;
     }
-    struct spool_stats st;
-    spool_stats(&st);
-    ck_assert_uint_eq(st.alive, 1);
+    ck_assert_uint_eq(alive_once_settled(SPOOL_SEC), 1);
     ck_assert_uint_eq(ok + timed_out, rounds);
     return 0;
 }
@@ -422,9 +418,7 @@ static int main_late_grant(void *arg)
     struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
     spool_task *t = spool_spawn(acquire_under_scope, &g);
     spool_yield(); /* it parks in acquire */
-    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
-    while (spool_now_ns() < until)
-        ; /* past its deadline, without letting the worker fire timers */
+    spin_ns(3 * SPOOL_MSEC); /* past its deadline, without letting the worker fire timers */
     spool_sem_release(&g.sem);
     ck_assert_int_eq(spool_join(t), 0);
     ck_assert_int_eq(g.acquire_rc, 0);          /* handed the permit: success */
@@ -450,9 +444,7 @@ static int main_late_grant_exit(void *arg)
     struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
     spool_task *t = spool_spawn(acquire_only_under_scope, &g);
     spool_yield();
-    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
-    while (spool_now_ns() < until)
-        ;
+    spin_ns(3 * SPOOL_MSEC);
     spool_sem_release(&g.sem);
     ck_assert_int_eq(spool_join(t), 0);
     ck_assert_int_eq(g.acquire_rc, 0);
@@ -473,9 +465,7 @@ END_TEST
 static int busy_then_42(void *arg)
 {
     (void)arg;
-    uint64_t until = spool_now_ns() + 3 * SPOOL_MSEC;
-    while (spool_now_ns() < until)
-        ;
+    spin_ns(3 * SPOOL_MSEC);
     return 42;
 }
 
@@ -687,9 +677,7 @@ static int main_group_owner_cancelled(void *arg)
     ck_assert_int_eq(group_owner(NULL), -ETIMEDOUT);
     ck_assert_int_eq(spool_timeout_exit(&to), -ETIMEDOUT);
     ck_assert_int_eq(atomic_load(&children_cancelled), 5);
-    struct spool_stats st;
-    spool_stats(&st);
-    ck_assert_uint_eq(st.alive, 1);
+    ck_assert_uint_eq(alive_once_settled(SPOOL_SEC), 1);
     return 0;
 }
 
@@ -758,10 +746,7 @@ static int main_group_cancel_storm(void *arg)
     }
     atomic_store(&c.stop, 1);
     spool_join(s);
-    struct spool_stats *st = malloc(sizeof *st);
-    spool_stats(st);
-    ck_assert_uint_eq(st->alive, 1);
-    free(st);
+    ck_assert_uint_eq(alive_once_settled(SPOOL_SEC), 1);
     return 0;
 }
 

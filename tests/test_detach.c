@@ -30,9 +30,7 @@ static const unsigned detach_workers[] = {1, 2, 4};
  * over 12 KiB: not on a task's stack. */
 static uint64_t alive_now(void)
 {
-    struct spool_stats *st = malloc(sizeof *st);
-    ck_assert_ptr_nonnull(st);
-    ck_assert_int_eq(spool_stats(st), 0);
+    struct spool_stats *st = stats_snap();
     uint64_t alive = st->alive;
     free(st);
     return alive;
@@ -40,9 +38,7 @@ static uint64_t alive_now(void)
 
 static uint64_t exited_now(void)
 {
-    struct spool_stats *st = malloc(sizeof *st);
-    ck_assert_ptr_nonnull(st);
-    ck_assert_int_eq(spool_stats(st), 0);
+    struct spool_stats *st = stats_snap();
     uint64_t exited = st->total.exited;
     free(st);
     return exited;
@@ -51,10 +47,7 @@ static uint64_t exited_now(void)
 /* Waits (up to 10 s) until only main is alive. */
 static void wait_until_only_main(void)
 {
-    uint64_t until = spool_now_ns() + 10 * SPOOL_SEC;
-    while (alive_now() > 1 && spool_now_ns() < until)
-        spool_sleep_ms(1);
-    ck_assert_uint_eq(alive_now(), 1);
+    ck_assert_uint_eq(alive_once_settled(10 * SPOOL_SEC), 1);
 }
 
 /* Waits until t has finished (it stays joinable). */

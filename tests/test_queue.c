@@ -28,14 +28,6 @@
 #define ITEM(x) ((void *)(uintptr_t)(x))
 #define VAL(p) ((uintptr_t)(p))
 
-/* Busy-waits (no wait point: the worker runs nothing else) for ns. */
-static void spin_ns(uint64_t ns)
-{
-    uint64_t end = spool_now_ns() + ns;
-    while (spool_now_ns() < end)
-        ;
-}
-
 /* ---- arguments, the ring, try_ calls ------------------------------------------ */
 
 static void *static_slots[3];

@@ -22,16 +22,6 @@
 
 static const unsigned stats_workers[] = {1, 2, 4};
 
-/* struct spool_stats is over 12 KiB (a slot per possible worker): on a
- * 64 KiB task stack, snapshots go to the heap. */
-static struct spool_stats *snap(void)
-{
-    struct spool_stats *st = malloc(sizeof *st);
-    ck_assert_ptr_nonnull(st);
-    ck_assert_int_eq(spool_stats(st), 0);
-    return st;
-}
-
 /* Each total is the sum of the workers' figures of the same snapshot. */
 /* A snapshot once alive is down to main (up to 1 s). A worker counts a
  * task's exit just after waking its joiner (scheduler.c, finish_task), so
@@ -40,12 +30,12 @@ static struct spool_stats *snap(void)
  * six on 2 workers. */
 static struct spool_stats *settled(void)
 {
-    struct spool_stats *st = snap();
+    struct spool_stats *st = stats_snap();
     uint64_t until = spool_now_ns() + SPOOL_SEC;
     while (st->alive != 1 && spool_now_ns() < until) {
         free(st);
         spool_sleep_ms(1);
-        st = snap();
+        st = stats_snap();
     }
     return st;
 }
@@ -113,7 +103,7 @@ static void *spawn_remote(void *arg)
 static int count_tasks(void *arg)
 {
     unsigned workers = (unsigned)(uintptr_t)arg;
-    struct spool_stats *before = snap();
+    struct spool_stats *before = stats_snap();
     check_sums(before);
     ck_assert_uint_eq(before->workers, workers);
     ck_assert_uint_eq(before->alive, 1); /* main */
@@ -122,7 +112,7 @@ static int count_tasks(void *arg)
     static spool_task *t[COUNTED_TASKS];
     for (int i = 0; i < COUNTED_TASKS; i++)
         ck_assert_ptr_nonnull(t[i] = spool_spawn(maybe_yield, (void *)(intptr_t)i));
-    struct spool_stats *mid = snap();
+    struct spool_stats *mid = stats_snap();
     ck_assert_uint_ge(mid->total.spawned, before->total.spawned + COUNTED_TASKS);
     ck_assert_uint_ge(mid->alive, 1);
     ck_assert_int_eq(spool_gather(t, COUNTED_TASKS, NULL), 0);
@@ -139,7 +129,7 @@ static int count_tasks(void *arg)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, spawn_remote, &r), 0);
     ck_assert_int_eq(spool_event_wait(&r.spawned), 0);
-    struct spool_stats *busy = snap();
+    struct spool_stats *busy = stats_snap();
     ck_assert_uint_eq(busy->alive, 1 + REMOTE_TASKS);
     ck_assert_int_eq(spool_event_set(&r.go), 0);
     ck_assert_int_eq(spool_to_thread(join_thread, &th), 0);
@@ -191,7 +181,7 @@ static int ping_pong(void *arg)
     struct pingpong p;
     spool_sem_init(&p.ping, 0);
     spool_sem_init(&p.pong, 0);
-    struct spool_stats *before = snap();
+    struct spool_stats *before = stats_snap();
     spool_task *t = spool_spawn(pong, &p);
     ck_assert_ptr_nonnull(t);
     for (int i = 0; i < PINGPONG_ROUNDS; i++) {
@@ -199,7 +189,7 @@ static int ping_pong(void *arg)
         REQUIRE(spool_sem_acquire(&p.pong) == 0);
     }
     ck_assert_int_eq(spool_join(t), 0);
-    struct spool_stats *after = snap();
+    struct spool_stats *after = stats_snap();
     check_sums(after);
     uint64_t parked = after->total.parked - before->total.parked;
     uint64_t woken = after->total.woken - before->total.woken;
@@ -214,10 +204,10 @@ static int ping_pong(void *arg)
         ck_assert_uint_gt(woken, 0);
     }
     /* Sleeps park too. */
-    before = snap();
+    before = stats_snap();
     for (int i = 0; i < 10; i++)
         spool_sleep_ms(1);
-    after = snap();
+    after = stats_snap();
     ck_assert_uint_ge(after->total.parked - before->total.parked, 10);
     free(before);
     free(after);
@@ -236,9 +226,7 @@ END_TEST
 static int spin_2ms(void *arg)
 {
     (void)arg;
-    uint64_t until = spool_now_ns() + 2 * SPOOL_MSEC;
-    while (spool_now_ns() < until)
-        ;
+    spin_ns(2 * SPOOL_MSEC);
     return 0;
 }
 
@@ -251,7 +239,7 @@ static int fan_out(void *arg)
         for (int i = 0; i < FAN; i++)
             ck_assert_ptr_nonnull(t[i] = spool_spawn(spin_2ms, NULL));
         ck_assert_int_eq(spool_gather(t, FAN, NULL), 0);
-        struct spool_stats *st = snap();
+        struct spool_stats *st = stats_snap();
         check_sums(st);
         uint64_t stolen = st->total.stolen;
         free(st);
@@ -271,10 +259,10 @@ END_TEST
 static int sleep_idle(void *arg)
 {
     (void)arg;
-    struct spool_stats *before = snap();
+    struct spool_stats *before = stats_snap();
     for (int i = 0; i < 5; i++)
         spool_sleep_ms(20);
-    struct spool_stats *after = snap();
+    struct spool_stats *after = stats_snap();
     check_sums(after);
     ck_assert_uint_gt(after->total.idle, before->total.idle);
     /* Every worker slept at some point. */
@@ -296,9 +284,7 @@ END_TEST
 static int busy_150ms(void *arg)
 {
     (void)arg;
-    uint64_t until = spool_now_ns() + 150 * SPOOL_MSEC;
-    while (spool_now_ns() < until)
-        ;
+    spin_ns(150 * SPOOL_MSEC);
     return 0;
 }
 
@@ -308,9 +294,7 @@ static int busy_150ms_politely(void *arg)
     (void)arg;
     uint64_t until = spool_now_ns() + 150 * SPOOL_MSEC;
     while (spool_now_ns() < until) {
-        uint64_t slice = spool_now_ns() + 5 * SPOOL_MSEC;
-        while (spool_now_ns() < slice)
-            ;
+        spin_ns(5 * SPOOL_MSEC);
         spool_yield();
     }
     return 0;
