@@ -111,9 +111,7 @@ static int read_one(long i)
             break;
         total += rc;
     }
-    int crc = spool_close(fd);
-    if (crc == -ECANCELED || crc == -ETIMEDOUT)
-        close(fd); /* a cancelled spool_close did not close (docs/io.md) */
+    int crc = spool_close(fd); /* closes even when cancelled (docs/io.md) */
     if (rc < 0)
         return rc;
     if (crc < 0)

@@ -71,16 +71,6 @@ struct echo_conn {
     int fd;
 };
 
-/* Closes fd even in a cancelled task: a shield keeps the close from
- * being a cancellation point. */
-static void echo_close(int fd)
-{
-    spool_shield_begin();
-    if (spool_close(fd) == -EPERM)
-        close(fd);
-    spool_shield_end();
-}
-
 /* One connection: echoes what it reads until EOF, an error or cancel. */
 static int echo_conn_task(void *arg)
 {
@@ -100,7 +90,7 @@ static int echo_conn_task(void *arg)
     }
     if (rc < 0 && rc != -ECANCELED)
         atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
-    echo_close(fd);
+    spool_close(fd); /* not a cancellation point */
     atomic_fetch_add_explicit(&s->closed, 1, memory_order_relaxed);
     /* A peer that vanished (reset, broken pipe) is not the server's
      * error: report nothing. */
@@ -216,7 +206,7 @@ static int echo_server_stop(struct echo_server *s)
         s->accept_task = NULL;
     }
     if (s->listen_fd >= 0) {
-        echo_close(s->listen_fd);
+        spool_close(s->listen_fd);
         s->listen_fd = -1;
     }
     return rc;

@@ -71,5 +71,9 @@ int spool_close(int fd)
     if (rc) /* cancelled, timed out, no SQE: cleanup must not leak the fd */
         return close(fd) < 0 ? -errno : 0;
     io_uring_prep_close(io.sqe, fd);
+    /* Not a cancellation point once submitted either: a cancel arriving
+     * now waits for the close's own completion (which does not block),
+     * so the fd is closed exactly once whatever happens. */
+    io.wt.shielded = true;
     return spool__io_finish(&io);
 }
