@@ -785,7 +785,7 @@ def main():
     if json_file is not None:
         json_file.close()
     out("")
-    if any(w != "W6" for w in ids):
+    if any(w not in ("W6", "HTTP") for w in ids):
         print_table(results, ids)
     if results.get("HTTP"):
         out("")

@@ -118,6 +118,9 @@ int spool__reactor_reap(spool__reactor *r)
             io_uring_get_events(&r->ring);
         else if (n == 0)
             return wakes;
+        /* Else round again (one load of the tail when empty): a handler
+         * that submitted (a re-armed accept, a cancel, a close) may have
+         * had it complete inline, posting CQEs behind the ones we took. */
     }
 }
 
