@@ -88,6 +88,8 @@ void spool__io_cancel(spool__worker *owner, uint64_t user_data)
     struct io_uring_sqe *sqe = spool__io_take_sqe(here);
     if (!sqe)
         return; /* asked again after SPOOL_IO_CANCEL_RETRY_NS */
+    /* Acquire: pairs with the owner's release store of its ring fd at
+     * start-up (runtime.c), so a ring set up before is what we message. */
     int fd = atomic_load_explicit(&owner->ring_fd, memory_order_acquire);
     /* The target's own tag travels as the message's res. */
     io_uring_prep_msg_ring(sqe, fd, (unsigned)(user_data & SPOOL__UD_TAG_MASK),
@@ -101,23 +103,28 @@ void spool__io_cancel(spool__worker *owner, uint64_t user_data)
  * MSG_RING that failed) and a late one is harmless (-ENOENT). */
 #define SPOOL_IO_CANCEL_RETRY_NS (100u * 1000u * 1000u)
 
-/* Sends the cancel request and arms the wait to come back and resend it
- * if the completion has not come by then. */
-static void cancel_and_retry_later(spool__io *io)
+void spool__io_cancel_and_retry_later(spool__wait *wt, spool__worker *owner, uint64_t user_data)
 {
-    spool__io_cancel(io->w, io->user_data);
-    io->wt.own_deadline = spool_now_ns() + SPOOL_IO_CANCEL_RETRY_NS;
-    io->wt.armed = false; /* the next park arms a timer for it */
+    spool__io_cancel(owner, user_data);
+    wt->own_deadline = spool_now_ns() + SPOOL_IO_CANCEL_RETRY_NS;
+    wt->armed = false; /* the next park arms a timer for it */
+}
+
+uint64_t spool__io_tag(spool__worker *w, struct io_uring_sqe *sqe, const void *record, unsigned tag)
+{
+    w->io_seq++;
+    uint64_t user_data = (uint64_t)(uintptr_t)record | ((uint64_t)w->io_seq << 48) | tag;
+    io_uring_sqe_set_data64(sqe, user_data);
+    w->io_inflight++;
+    return user_data;
 }
 
 int spool__io_finish(spool__io *io)
 {
-    spool__worker *w = io->w;
-    w->io_seq++;
-    io->user_data = (uint64_t)(uintptr_t)&io->op | ((uint64_t)w->io_seq << 48);
-    io_uring_sqe_set_data64(io->sqe, io->user_data);
-    w->io_inflight++;
+    io->user_data = spool__io_tag(io->w, io->sqe, &io->op, SPOOL__UD_OP);
     int err = 0;
+    /* Acquire (both loads): pairs with spool__io_complete's release
+     * store of done, so op.result is the CQE's once done reads 1. */
     while (!atomic_load_explicit(&io->op.done, memory_order_acquire)) {
         int rc = spool__wait_park(&io->wt);
         if (atomic_load_explicit(&io->op.done, memory_order_acquire))
@@ -125,9 +132,9 @@ int spool__io_finish(spool__io *io)
         if (rc && !err) {
             err = rc;
             io->wt.shielded = true; /* until the original completion */
-            cancel_and_retry_later(io);
+            spool__io_cancel_and_retry_later(&io->wt, io->w, io->user_data);
         } else if (err && spool_now_ns() >= io->wt.own_deadline) {
-            cancel_and_retry_later(io); /* the request may have been lost */
+            spool__io_cancel_and_retry_later(&io->wt, io->w, io->user_data); /* maybe lost */
         }
     }
     spool__wait_end(&io->wt);

@@ -34,8 +34,9 @@
 
 typedef struct spool__io_op {
     spool_task *task;
-    _Atomic int done;             /* 1 once result is set (release, by the ring owner) */
-    int result;                   /* the CQE's res */
+    _Atomic int done;             /* 1 once result is set: the owner's release store publishes
+                                   * result; the task's acquire loads (io.c) pair with it */
+    int result;                   /* the CQE's res (plain: written before done, read after it) */
 } spool__io_op;
 
 typedef struct spool__io {
@@ -68,6 +69,17 @@ struct io_uring_sqe *spool__io_take_sqe(spool__worker *w);
  * Fire and forget: a lost request is the caller's to repeat, a late one
  * finds nothing. Task context (a worker's thread). */
 void spool__io_cancel(spool__worker *owner, uint64_t user_data);
+
+/* Tags sqe for w's ring: user_data = record | a 16-bit sequence number
+ * in the top bits (a late cancel request for a record since reused
+ * cannot match a newer operation) | tag; counts it in flight on w until
+ * its last CQE. Owner only. Returns the user_data. */
+uint64_t spool__io_tag(spool__worker *w, struct io_uring_sqe *sqe, const void *record, unsigned tag);
+
+/* spool__io_cancel, then sets wt's own deadline so that the waiter
+ * comes back to ask again if the operation's last completion has not
+ * come in 100 ms (a request can be lost; a late one is harmless). */
+void spool__io_cancel_and_retry_later(spool__wait *wt, spool__worker *owner, uint64_t user_data);
 
 /* A listener's completion (listener.c; owner only). */
 void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe);

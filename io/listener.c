@@ -74,8 +74,6 @@ struct spool_listener {
     spool_sem ready;         /* a permit per queued entry */
 };
 
-/* How long close waits for the final completion before asking again. */
-#define LISTENER_CANCEL_RETRY_NS (100u * 1000u * 1000u)
 #define LISTENER_QUEUE_MIN 16u
 /* Untaken fds at which the owner pauses the request (see Backpressure). */
 #define LISTENER_QUEUE_HIGH 64u
@@ -132,12 +130,9 @@ static int arm(spool_listener *l, spool__worker *w)
     if (!sqe)
         return -EBUSY;
     io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-    w->io_seq++;
-    l->user_data = (uint64_t)(uintptr_t)l | ((uint64_t)w->io_seq << 48) | SPOOL__UD_LISTEN;
-    io_uring_sqe_set_data64(sqe, l->user_data);
+    l->user_data = spool__io_tag(w, sqe, l, SPOOL__UD_LISTEN);
     l->owner = w;
     l->paused = false;
-    w->io_inflight++;
     return 0;
 }
 
@@ -258,9 +253,7 @@ int spool_listener_close(spool_listener *l)
     uint64_t user_data = l->user_data;
     spool__spin_unlock(&l->lock);
     while (owner) {
-        spool__io_cancel(owner, user_data);
-        wt.own_deadline = spool_now_ns() + LISTENER_CANCEL_RETRY_NS;
-        wt.armed = false; /* the next park arms a timer for the retry */
+        spool__io_cancel_and_retry_later(&wt, owner, user_data);
         for (;;) {
             spool__wait_park(&wt); /* shielded: 0 after any wake-up */
             spool__spin_lock(&l->lock);
