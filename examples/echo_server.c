@@ -53,7 +53,8 @@
 /* Bytes read per recv. */
 #define ECHO_BUF 16384
 
-/* A running server. Counters are for tests and reports. */
+/* A running server. Counters are for tests and reports: relaxed
+ * increments, ordering nothing (readers wait for a count, then look). */
 struct echo_server {
     const char *host;          /* bind address */
     unsigned port;             /* requested port; the bound one after start */
