@@ -59,18 +59,21 @@ static void drop_stale(spool__timer_heap *h)
 
 int spool__timer_push(spool__timer_heap *h, uint64_t deadline, spool_task *t, uint32_t seq)
 {
-    if (h->len == h->cap && h->len)
-        drop_stale(h);
-    /* Grows when full, or still more than half full after the drop (so
-     * the drops cost O(1) a push, amortised). */
-    if (h->cap == 0 || h->len > h->cap / 2) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spool__timer_entry *v =
-            spool__failpoint_hit(SPOOL__FAIL_TIMER) ? NULL : realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        h->v = v;
-        h->cap = cap;
+    /* When full: drop the stale entries first, and grow only if the heap
+     * is still more than half full after the drop (so the drops cost O(1)
+     * a push, amortised). */
+    if (h->len == h->cap) {
+        if (h->len)
+            drop_stale(h);
+        if (h->cap == 0 || h->len > h->cap / 2) {
+            size_t cap = h->cap ? h->cap * 2 : 64;
+            spool__timer_entry *v =
+                spool__failpoint_hit(SPOOL__FAIL_TIMER) ? NULL : realloc(h->v, cap * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            h->v = v;
+            h->cap = cap;
+        }
     }
     size_t i = h->len++;
     while (i > 0) {
@@ -103,7 +106,7 @@ int spool_sleep_ns(uint64_t ns)
     if (ns == 0)
         return spool_yield();
     uint64_t now = spool_now_ns();
-    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
+    uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns; /* UINT64_MAX: none */
     spool__wait wt;
     int rc = spool__wait_begin(&wt, deadline);
     if (rc)

@@ -58,6 +58,26 @@ START_TEST(an_empty_heap_has_no_next_deadline_and_pops_nothing)
 }
 END_TEST
 
+/* Entries of waits that are over (their task's wait_seq moved on) are
+ * dropped when the heap fills, before it grows: a stream of timed waits
+ * that end early keeps the heap at the size of the live ones. */
+START_TEST(stale_entries_are_dropped_before_the_heap_grows)
+{
+    spool__timer_heap h;
+    spool__timer_heap_init(&h);
+    ck_assert_int_eq(push(&h, 1000, fake(0)), 0); /* one live entry */
+    spool_task *t = fake(1);
+    for (int i = 0; i < 100000; i++) {
+        ck_assert_int_eq(push(&h, 2000 + (uint64_t)i, t), 0);
+        atomic_fetch_add(&t->wait_seq, 2); /* that wait is over */
+    }
+    ck_assert_uint_le(h.cap, 128);
+    ck_assert_ptr_eq(pop(&h, UINT64_MAX - 1), fake(0)); /* the live one survives */
+    atomic_store(&t->wait_seq, 0);
+    spool__timer_heap_destroy(&h);
+}
+END_TEST
+
 START_TEST(pop_due_returns_only_entries_whose_deadline_has_come)
 {
     spool__timer_heap h;
@@ -481,6 +501,7 @@ static Suite *timer_suite(void)
     Suite *s = suite_create("timer");
     ADD_TEST(s, an_empty_heap_has_no_next_deadline_and_pops_nothing);
     ADD_TEST(s, pop_due_returns_only_entries_whose_deadline_has_come);
+    ADD_TEST(s, stale_entries_are_dropped_before_the_heap_grows);
     ADD_TEST(s, random_deadlines_pop_in_deadline_order);
     ADD_TEST(s, interleaved_pushes_and_pops_keep_heap_order);
     ADD_TEST(s, sleep_ms_sleeps_at_least_that_long);
