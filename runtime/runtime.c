@@ -111,15 +111,18 @@ static void *worker_thread(void *arg)
  * the flag and its park (the CAS EMPTY -> PARKED): skipping it would let
  * it park after the scan passed, with nobody left to wake it, and
  * spool_run would never return. With the token its park returns at once,
- * and its re-check sees the flag (the token's release / acquire orders
- * it). Elsewhere the token is a spurious wake-up, which every wait
- * tolerates; a record not in use gets it back to EMPTY at its spawn.
- * Tasks spawned after the flag see it at their first wait. */
+ * and its re-check sees the flag: the scan's unpark is an acq_rel CAS on
+ * the token (NOTIFIED -> NOTIFIED too: a record that already holds a
+ * token is not skipped, or its task could consume an older token that
+ * does not order the flag before its re-check), and the task's consume
+ * of the token is an acquire RMW reading from it. Elsewhere the token is
+ * a spurious wake-up, which every wait tolerates; a record not in use
+ * gets it back to EMPTY at its spawn. Tasks spawned after the flag see
+ * it at their first wait. */
 static void unpark_every_record(spool_task *t, void *arg)
 {
     (void)arg;
-    if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) != SPOOL__TOKEN_NOTIFIED)
-        spool__unpark(t);
+    spool__unpark(t);
 }
 
 void spool__runtime_begin_cancel_all(spool__worker *w)
