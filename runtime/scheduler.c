@@ -620,10 +620,11 @@ static spool_task *find_work(spool__worker *w)
             return NULL;
         if (w->io_inflight || io_uring_sq_ready(&w->reactor.ring))
             spool__io_poll(w);
-        /* Nothing reaped here wakes into the LIFO slot today (completions
-         * go to the global queue: spool__wake_fifo), but any wake-up made
-         * on this worker outside a task would: a task left there would
-         * otherwise wait for the next task this worker runs. */
+        /* A wake-up made on this worker outside a task (a listener's
+         * completion releasing its semaphore, a timer) leaves its task in
+         * the LIFO slot (I/O completions go to the global queue:
+         * spool__wake_fifo): it runs now, or it would wait for the next
+         * task this worker runs. */
         spool_task *t = w->lifo;
         if (t) {
             w->lifo = NULL;

@@ -202,12 +202,9 @@ int spool_wait_for(spool_task *task, uint64_t timeout_ns)
         return -EINVAL;
     spool_timeout to;
     spool_timeout_enter(&to, timeout_ns);
-    int result;
-    int rc = join_all(w, &task, 1, &result);
-    int fired = spool_timeout_exit(&to);
-    if (rc == -ETIMEDOUT && fired == 0)
-        return rc; /* an outer scope's deadline: its -ETIMEDOUT all the same */
-    return rc == -ECANCELED || rc == -ETIMEDOUT ? rc : result;
+    int rc = spool_join(task); /* an outer scope's deadline: -ETIMEDOUT all the same */
+    spool_timeout_exit(&to);
+    return rc;
 }
 
 /* The lowest index of a finished task, or -1. */
