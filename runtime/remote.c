@@ -1,6 +1,7 @@
 /*
  * remote.c — the runtime seen from threads outside its pool: waking a
- * parked worker (remote wake-ups), spool_spawn_on, spool_runtime_current.
+ * parked worker (remote wake-ups), spool_spawn_on and spool_spawn_on_owned,
+ * spool_runtime_current.
  *
  * A worker wakes another by sending IORING_OP_MSG_RING from its own ring.
  * A plain thread has no ring, so the runtime keeps one shared ring for
@@ -127,13 +128,14 @@ spool_runtime *spool_runtime_current(void)
     return w && w->current ? w->rt : NULL;
 }
 
-spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg)
+/* spool_spawn_on_owned's body: the task, or NULL with drop not run. */
+static spool_task *spawn_on(spool_runtime *rt, spool_fn fn, void *arg, spool_drop_fn drop)
 {
     if (!rt || !fn)
         return NULL;
     spool__worker *w = spool__worker_current();
     if (w && w->rt == rt && w->current)
-        return spool__spawn_here(w, fn, arg);
+        return spool__spawn_here(w, fn, arg, drop);
     struct spool__remote *r = rt->remote;
     pthread_mutex_lock(&r->lock);
     /* Under the lock that spool__remote_close takes: a spawn either is
@@ -146,10 +148,24 @@ spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg)
     spool_task *t = spool__task_alloc(&r->alloc);
     if (t) {
         spool__task_init(t, fn, arg);
+        t->drop = drop; /* published by the push below (release) */
         atomic_fetch_add_explicit(&r->spawned, 1, memory_order_seq_cst);
     }
     pthread_mutex_unlock(&r->lock);
     if (t)
         spool__runtime_push_remote(rt, t);
     return t;
+}
+
+spool_task *spool_spawn_on_owned(spool_runtime *rt, spool_fn fn, void *arg, spool_drop_fn drop)
+{
+    spool_task *t = spawn_on(rt, fn, arg, drop);
+    if (!t && drop)
+        drop(arg); /* fn never runs: arg was handed over all the same */
+    return t;
+}
+
+spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg)
+{
+    return spawn_on(rt, fn, arg, NULL);
 }

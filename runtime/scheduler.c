@@ -704,9 +704,9 @@ static void run_task(spool__worker *w, spool_task *t)
         t->stack = spool__stack_get(&w->stacks);
         if (!t->stack) {
             /* No stack can be had: the task ends without running, with
-             * the error as its result, and the runtime goes on. */
-            spool__task_start_running(w, t);
-            t->result = -ENOMEM;
+             * the error as its result (its spawner's drop, if any, runs
+             * here: spool_spawn_owned), and the runtime goes on. */
+            spool__task_never_runs(w, t, -ENOMEM);
             finish_task(w, t);
             return;
         }

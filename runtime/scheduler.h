@@ -165,10 +165,18 @@ void spool__notify_if_queued(spool__worker *w);
 spool_task *spool__task_alloc(spool__worker *w);
 void spool__task_free(spool__worker *w, spool_task *t);
 void spool__task_slabs_destroy(spool__worker *w);
-/* Fills a fresh record for fn(arg). */
+/* Fills a fresh record for fn(arg), with no drop (set t->drop after it
+ * for a handed-over arg). */
 void spool__task_init(spool_task *t, spool_fn fn, void *arg);
-/* Allocates, fills and schedules a task on w (spool_spawn's body). */
-spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg);
+/* Allocates, fills and schedules a task on w (spool_spawn_owned's body;
+ * drop NULL: spool_spawn's). NULL if no record can be had: drop has not
+ * run then (the public caller runs it). */
+spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg, spool_drop_fn drop);
+/* Ends t's life before its first run, on w in no task: switches its
+ * record to `run`, sets its result, then runs the drop its spawner gave
+ * (spool_spawn_owned), if any, exactly once. The caller then finishes t
+ * as if it had exited. Worker context (the scheduler's stack). */
+void spool__task_never_runs(spool__worker *w, spool_task *t, int result);
 /* The worker-shaped record cache of threads outside the pool, or NULL
  * (remote.c). */
 spool__worker *spool__remote_allocator(spool__runtime *rt);

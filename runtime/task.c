@@ -1,6 +1,7 @@
 /*
  * task.c — task records (allocated in slabs, recycled per worker) and
- * spool_spawn.
+ * spool_spawn (and spool_spawn_owned, whose drop runs here when a task
+ * cannot start: spool__task_never_runs).
  */
 #include "scheduler.h"
 
@@ -186,22 +187,40 @@ void spool__task_init(spool_task *t, spool_fn fn, void *arg)
     t->shield = 0;
 }
 
-spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg)
+spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg, spool_drop_fn drop)
 {
     spool_task *t = spool__task_alloc(w);
     if (!t)
         return NULL;
     spool__task_init(t, fn, arg);
+    t->drop = drop; /* after init, which clears it (ctx.sp shares its word) */
     spool__task_schedule_new(w, t);
+    return t;
+}
+
+spool_task *spool_spawn_owned(spool_fn fn, void *arg, spool_drop_fn drop)
+{
+    spool__worker *w = spool__worker_current();
+    spool_task *t = fn && w && w->current ? spool__spawn_here(w, fn, arg, drop) : NULL;
+    if (!t && drop)
+        drop(arg); /* fn never runs: arg was handed over all the same */
     return t;
 }
 
 spool_task *spool_spawn(spool_fn fn, void *arg)
 {
-    spool__worker *w = spool__worker_current();
-    if (!fn || !w || !w->current)
-        return NULL;
-    return spool__spawn_here(w, fn, arg);
+    return spool_spawn_owned(fn, arg, NULL);
+}
+
+void spool__task_never_runs(spool__worker *w, spool_task *t, int result)
+{
+    spool_drop_fn drop = t->drop;
+    void *arg = t->u.start.arg;
+    spool__task_start_running(w, t); /* overwrites u.start */
+    t->ctx.sp = NULL;                /* overwrites drop: it runs once */
+    t->result = result;
+    if (drop)
+        drop(arg);
 }
 
 void spool__task_for_each_record(spool__runtime *rt, void (*fn)(spool_task *, void *), void *arg)

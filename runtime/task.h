@@ -34,7 +34,16 @@ static inline bool spool__join_is_frame(const struct spool__join_frame *f)
 }
 
 struct spool_task {
-    spool__ctx ctx;             /* saved registers while not running; the worker running it */
+    union {
+        /* From the first run on: saved registers while not running; the
+         * worker running it. */
+        spool__ctx ctx;
+        /* Until the first run: what releases u.start.arg if fn never runs
+         * (spool_spawn_owned; NULL: nothing). Spawn writes it; the worker
+         * that fails to start the task reads it (spool__task_never_runs);
+         * the first run's spool__ctx_init overwrites it. */
+        spool_drop_fn drop;
+    };
     spool__stack *stack;        /* NULL until first run and after exit; the worker running it */
     union {
         /* Until the first run: what to run (spawn writes, task_entry reads). */

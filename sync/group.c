@@ -9,6 +9,9 @@
  *   2. under the group's lock: running -= 1, records the first failure
  *      (cancelling every member), and reads the waiter if running hit 0;
  *   3. unparks that waiter.
+ * A task that cannot start (no stack) never runs group_entry: its drop
+ * (group_never_ran, see spool_spawn_owned) does the same bookkeeping, on
+ * the worker, with the task's -ENOMEM as the member's failure.
  * After step 2's unlock the group may be gone (its waiter saw running == 0
  * and returned), so step 3 touches only the waiter's record, and step 1
  * comes before step 2. The waiter publishes itself under the lock before
@@ -68,11 +71,12 @@ static void cancel_members(spool_group *g)
         spool_task_cancel(m->task);
 }
 
-static int group_entry(void *arg)
+/* The group's bookkeeping for member m, whose task ended with r: steps
+ * 1 to 3 above. In the task, or on a worker in no task when the task
+ * could not start (group_never_ran); never suspends. */
+static void group_member_done(struct spool__group_member *m, int r)
 {
-    struct spool__group_member *m = arg;
     spool_group *g = m->group;
-    int r = m->fn(m->arg);
     if (g->limit)
         spool_sem_release(&g->slots); /* 1 */
     spool__spin_lock(&g->lock);      /* 2 */
@@ -85,7 +89,22 @@ static int group_entry(void *arg)
     spool__spin_unlock(&g->lock);
     if (waiter)
         spool__unpark(waiter); /* 3 */
+}
+
+static int group_entry(void *arg)
+{
+    struct spool__group_member *m = arg;
+    int r = m->fn(m->arg);
+    group_member_done(m, r);
     return r;
+}
+
+/* The drop of a member's task (spool__task_never_runs): it could not
+ * start (no stack), so group_entry never runs; the member fails with the
+ * task's -ENOMEM, or the group would wait for it forever. */
+static void group_never_ran(void *arg)
+{
+    group_member_done(arg, -ENOMEM);
 }
 
 spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg)
@@ -105,6 +124,7 @@ spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg)
     }
     *m = (struct spool__group_member){.group = g, .task = t, .fn = fn, .arg = arg};
     spool__task_init(t, group_entry, m);
+    t->drop = group_never_ran;
     spool__spin_lock(&g->lock);
     m->next = g->members;
     g->members = m;

@@ -98,12 +98,40 @@ SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
 
 /* Creates a task that will run fn(arg) on some worker of the current
  * runtime. The task gets its stack when it first runs, so a queued task
- * costs only its record.
+ * costs only its record; if no stack can be mapped then, the task ends
+ * with -ENOMEM without running fn. When arg owns something (an fd, a
+ * malloc'd record) that only fn releases, spawn with spool_spawn_owned.
  * Returns: the task, to be joined with spool_join or spool_gather.
  * Errors: NULL if fn is NULL, if called outside a task, or if memory runs
  *   out; fn never runs then.
  * Context: task context; does not suspend. */
 SPOOL_API spool_task *spool_spawn(spool_fn fn, void *arg);
+
+/* Releases what a task's argument owns (closes an fd, frees a record)
+ * when the task's function will never run: see spool_spawn_owned. */
+typedef void (*spool_drop_fn)(void *arg);
+
+/* spool_spawn, handing `arg` over to the task: from the call on, exactly
+ * one of fn(arg) and drop(arg) runs, exactly once, so whatever arg owns
+ * (a connection's fd, a malloc'd record) is released on every path
+ * without the spawner keeping a copy. drop(arg) runs when fn never will:
+ *   - the spawn fails (the call returns NULL): in the caller, before the
+ *     call returns;
+ *   - the task cannot start (no stack can be mapped; it ends with
+ *     -ENOMEM as its result, which a joiner or on_task_error sees after
+ *     drop has returned): on the worker that tried to start it, in no
+ *     task.
+ * A task cancelled before it first runs still runs fn (its first wait
+ * returns -ECANCELED), and so does one still queued when main returns
+ * (spool_run's shutdown cancels it, then runs it): fn's own clean-up
+ * releases arg then, not drop. drop must not suspend nor call a wait
+ * (it may run in no task: use close(2), not spool_close). drop NULL:
+ * exactly spool_spawn.
+ * Returns: the task, as spool_spawn (join it, or detach it).
+ * Errors: NULL if fn is NULL, if called outside a task, or if memory
+ *   runs out; fn never runs then, and drop(arg) has run.
+ * Context: task context; does not suspend. */
+SPOOL_API spool_task *spool_spawn_owned(spool_fn fn, void *arg, spool_drop_fn drop);
 
 /* Waits until `task` has finished and frees it. Joining is ownership: if
  * the caller is cancelled (or a timeout scope expires) while it waits, it
@@ -568,6 +596,19 @@ SPOOL_API spool_runtime *spool_runtime_current(void);
  * Errors: NULL if rt or fn is NULL, rt is shutting down, or memory runs
  *   out. Context: any thread. */
 SPOOL_API spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg);
+
+/* spool_spawn_on, handing `arg` over to the task as spool_spawn_owned
+ * does: exactly one of fn(arg) and drop(arg) runs, exactly once. drop
+ * runs in the caller (before NULL is returned) if the spawn fails or is
+ * refused (rt shutting down), or on a worker of rt, in no task, if the
+ * task cannot start (no stack: it ends with -ENOMEM). drop NULL: exactly
+ * spool_spawn_on.
+ * Returns: the task, as spool_spawn_on.
+ * Errors: NULL if rt or fn is NULL, rt is shutting down, or memory runs
+ *   out; fn never runs then, and drop(arg) has run.
+ * Context: any thread. */
+SPOOL_API spool_task *spool_spawn_on_owned(spool_runtime *rt, spool_fn fn, void *arg,
+                                           spool_drop_fn drop);
 
 /* Waits, blocking the calling thread, until task has finished; frees it.
  * Returns: the task's result. Errors: -EINVAL task NULL; -EPERM in a task
