@@ -13,10 +13,13 @@
  *         async with server:
  *             await server.serve_forever()
  *
- * usage: echo_server [--host HOST] [--port N] [--workers N]
+ * usage: echo_server [--host HOST] [--port N] [--workers N] [--idle-ms MS]
  *   --host   address to bind (default 127.0.0.1)
  *   --port   TCP port (default 8888; 0: any free port, printed)
  *   --workers worker threads (default: one per online CPU)
+ *   --idle-ms close a connection that sends nothing for that long, or
+ *            does not take an echo within that long (default 60000;
+ *            0: never), so idle clients cannot hold every fd
  * Prints "listening on HOST:PORT" on stderr once it accepts connections;
  * stops cleanly on SIGINT or SIGTERM (spool_signal_wait; the accept loop
  * is cancelled, then spool_run's shutdown cancels the connections still
@@ -25,7 +28,9 @@
  * The accept loop keeps serving when the process runs out of file
  * descriptors: accept's -EMFILE / -ENFILE make it sleep a few
  * milliseconds and try again (the pending connections wait in the
- * listen backlog meanwhile).
+ * listen backlog meanwhile). Each connection task owns its fd from the
+ * spawn on (spool_spawn_owned): if the task cannot start (no memory for
+ * its stack), its drop closes the fd, so no socket is left behind.
  *
  * tests/test_echo_server.c includes this file with ECHO_SERVER_NO_MAIN
  * defined, to run the same server as a task of its own runtime.
@@ -52,6 +57,8 @@
 #define ECHO_BACKOFF_MS 5
 /* Bytes read per recv. */
 #define ECHO_BUF 16384
+/* The idle timeout main gives the server (--idle-ms). */
+#define ECHO_IDLE_MS 60000
 
 /* A running server. Counters are for tests and reports: relaxed
  * increments, ordering nothing (readers wait for a count, then look). */
@@ -59,12 +66,15 @@ struct echo_server {
     const char *host;          /* bind address */
     unsigned port;             /* requested port; the bound one after start */
     int backlog;
+    uint64_t idle_ns;          /* close a connection idle this long (echo_io); 0: never */
     int listen_fd;
     spool_task *accept_task;   /* the accept loop, joined by echo_server_stop */
     _Atomic uint64_t accepted; /* connections accepted */
     _Atomic uint64_t closed;   /* connections finished */
     _Atomic uint64_t backoffs; /* accept failures for lack of fds (EMFILE, ...) */
     _Atomic uint64_t errors;   /* connections ended by a recv/send error */
+    _Atomic uint64_t idle;     /* connections closed by the idle timeout */
+    _Atomic uint64_t unserved; /* connections whose task could not start */
 };
 
 struct echo_conn {
@@ -72,7 +82,21 @@ struct echo_conn {
     int fd;
 };
 
-/* One connection: echoes what it reads until EOF, an error or cancel. */
+/* recv, or send_all, within the server's idle timeout: -ETIMEDOUT if
+ * the peer sends nothing (does not take all n bytes) within s->idle_ns. */
+static int echo_io(const struct echo_server *s, int fd, char *buf, size_t n, int send)
+{
+    spool_timeout to;
+    if (s->idle_ns)
+        spool_timeout_enter(&to, s->idle_ns);
+    int rc = send ? spool_send_all(fd, buf, n, 0) : spool_recv(fd, buf, n, 0);
+    if (s->idle_ns)
+        spool_timeout_exit(&to);
+    return rc;
+}
+
+/* One connection: echoes what it reads until EOF, an error, the idle
+ * timeout or cancel. Owns c (from the spawn on) and its fd. */
 static int echo_conn_task(void *arg)
 {
     struct echo_conn *c = arg;
@@ -82,20 +106,34 @@ static int echo_conn_task(void *arg)
     char buf[ECHO_BUF];
     int rc;
     for (;;) {
-        rc = spool_recv(fd, buf, sizeof buf, 0);
+        rc = echo_io(s, fd, buf, sizeof buf, 0);
         if (rc <= 0)
             break;
-        rc = spool_send_all(fd, buf, (size_t)rc, 0);
+        rc = echo_io(s, fd, buf, (size_t)rc, 1);
         if (rc < 0)
             break;
     }
-    if (rc < 0 && rc != -ECANCELED)
+    if (rc == -ETIMEDOUT)
+        atomic_fetch_add_explicit(&s->idle, 1, memory_order_relaxed);
+    else if (rc < 0 && rc != -ECANCELED)
         atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
     spool_close(fd); /* not a cancellation point */
     atomic_fetch_add_explicit(&s->closed, 1, memory_order_relaxed);
     /* A peer that vanished (reset, broken pipe) is not the server's
      * error: report nothing. */
     return 0;
+}
+
+/* echo_conn_task's drop (spool_spawn_owned): the task could not start
+ * (or the spawn failed), so the connection is closed unserved. Runs in no
+ * task (a worker's scheduler) or in the accept loop: plain close(2). */
+static void echo_conn_drop(void *arg)
+{
+    struct echo_conn *c = arg;
+    close(c->fd);
+    atomic_fetch_add_explicit(&c->server->unserved, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->server->closed, 1, memory_order_relaxed);
+    free(c);
 }
 
 /* Accepts from l, a task per connection, detached. Runs until
@@ -133,16 +171,19 @@ static int echo_accept_conns(struct echo_server *s, spool_listener *l)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as asyncio does */
         struct echo_conn *c = malloc(sizeof *c);
+        if (!c)
+            close(fd);
+        spool_task *t = NULL;
         if (c) {
             c->server = s;
             c->fd = fd;
+            atomic_fetch_add_explicit(&s->accepted, 1, memory_order_relaxed);
+            /* The task owns c and fd from here, whatever happens:
+             * echo_conn_task or echo_conn_drop releases them (the drop at
+             * once if the spawn fails). */
+            t = spool_spawn_owned(echo_conn_task, c, echo_conn_drop);
         }
-        atomic_fetch_add_explicit(&s->accepted, 1, memory_order_relaxed);
-        spool_task *t = c ? spool_spawn(echo_conn_task, c) : NULL;
         if (!t) {
-            atomic_fetch_sub_explicit(&s->accepted, 1, memory_order_relaxed);
-            free(c);
-            close(fd);
             atomic_fetch_add_explicit(&s->backoffs, 1, memory_order_relaxed);
             if (spool_sleep_ms(ECHO_BACKOFF_MS) < 0)
                 return 0;
@@ -236,10 +277,12 @@ static int main_task(void *arg)
     int sig = spool_signal_wait(&o->stop_signals);
     rc = echo_server_stop(s);
     fprintf(stderr, "echo_server: %s; %llu connections accepted, %llu still open, "
-                    "%llu accept back-offs\n",
+                    "%llu closed idle, %llu unserved (no memory), %llu accept back-offs\n",
             sig > 0 ? strsignal(sig) : spool_strerror(sig),
             (unsigned long long)atomic_load(&s->accepted),
             (unsigned long long)(atomic_load(&s->accepted) - atomic_load(&s->closed)),
+            (unsigned long long)atomic_load(&s->idle),
+            (unsigned long long)atomic_load(&s->unserved),
             (unsigned long long)atomic_load(&s->backoffs));
     if (rc < 0)
         fprintf(stderr, "echo_server: accept loop failed: %s\n", spool_strerror(rc));
@@ -250,7 +293,7 @@ static int main_task(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: echo_server [--host HOST] [--port N] [--workers N]\n");
+    fprintf(stderr, "usage: echo_server [--host HOST] [--port N] [--workers N] [--idle-ms MS]\n");
     exit(2);
 }
 
@@ -270,6 +313,7 @@ int main(int argc, char **argv)
     o.server.host = "127.0.0.1";
     o.server.port = 8888;
     o.server.listen_fd = -1;
+    o.server.idle_ns = ECHO_IDLE_MS * SPOOL_MSEC;
     spool_config cfg = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -281,6 +325,8 @@ int main(int argc, char **argv)
             o.server.port = (unsigned)parse_num(argv[++i], 65535);
         else if (!strcmp(a, "--workers"))
             cfg.workers = (unsigned)parse_num(argv[++i], SPOOL_MAX_WORKERS);
+        else if (!strcmp(a, "--idle-ms"))
+            o.server.idle_ns = parse_num(argv[++i], 86400000UL) * SPOOL_MSEC;
         else
             usage();
     }

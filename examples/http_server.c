@@ -18,11 +18,20 @@
  *     exactly one Host); 505 for an HTTP version other than 1.x; 431 and
  *     close when the header block passes 8 KiB or 100 header lines.
  *   - 404 for other paths, 405 for methods other than GET and HEAD.
- *   - a request body (Content-Length) is read and discarded.
+ *   - empty lines before a request line are ignored (RFC 9112 §2.2).
+ *   - a request body (Content-Length) of up to 64 KiB is read and
+ *     discarded; a longer one is not read: the response says
+ *     `Connection: close` and the connection closes after it.
  *   - idle timeout (--idle-ms): a connection with no request in progress
  *     is closed after that long without data; a request begun must be
- *     complete (headers) within that long of its first byte, else 408 and
- *     close — a slowloris client that drips bytes is cut off too.
+ *     complete — request line, headers and body — within that long of its
+ *     first byte (empty lines before it included), else the connection
+ *     closes, with a 408 if the headers were not complete: a slowloris
+ *     client that drips bytes, into the headers or into a body, is cut
+ *     off too.
+ *   - a connection whose task cannot start (no memory for its stack) is
+ *     answered 503 if the socket takes it at once, and closed: the
+ *     accept loop spawns with spool_spawn_owned, whose drop closes the fd.
  *   - SIGINT / SIGTERM: stop accepting, cancel the connections, exit 0.
  *   - prints "listening on HOST:PORT" on stderr when it accepts (--port 0:
  *     the port the kernel picked).
@@ -53,6 +62,7 @@
 #define MAX_RESPONSE 512      /* the longest response we build */
 #define LINGER_NS (1 * SPOOL_SEC)
 #define LINGER_BYTES (256 * 1024)
+#define BODY_DISCARD_MAX (64 * 1024) /* the longest body dropped to keep the connection */
 
 static const char *opt_host = "127.0.0.1";
 static unsigned opt_port = 8080;
@@ -399,29 +409,54 @@ static void linger_close(struct conn *c)
 
 /* ---- a connection ----------------------------------------------------------- */
 
+/* Turns a connection away without serving it: a 503 if the socket takes
+ * it at once (MSG_DONTWAIT: this never waits, so it may run in no task),
+ * then close(2). */
+static void refuse(int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Server: spool\r\n"
+                               "Content-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    (void)!send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+}
+
+/* serve's drop (spool_spawn_owned): its task could not start, so serve
+ * never runs and the fd is ours to close. Runs on a worker in no task. */
+static void serve_never_ran(void *arg)
+{
+    refuse((int)(intptr_t)arg);
+}
+
 static int serve(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     struct conn *c = malloc(sizeof *c);
     if (!c) {
-        close(fd);
+        refuse(fd);
         return 0;
     }
     c->fd = fd;
     c->len = 0;
     c->olen = 0;
-    uint64_t discard = 0;     /* body bytes still to drop */
-    uint64_t req_start = 0;   /* when the partial request in in[] began */
-    int closing = 0;          /* 1: close (lingering) after the flush */
+    uint64_t discard = 0;      /* body bytes of the current request still to drop */
+    /* When the current request (from its first byte, empty lines before
+     * it included, through its headers and its body) must be complete;
+     * 0: none in progress (the connection is idle). */
+    uint64_t req_deadline = 0;
+    int closing = 0;           /* 1: close (lingering) after the flush */
 
     while (!closing) {
         spool_timeout to;
-        uint64_t deadline = c->len > 0 ? req_start + idle_ns : spool_now_ns() + idle_ns;
-        spool_timeout_enter_at(&to, deadline);
+        spool_timeout_enter_at(&to, req_deadline ? req_deadline : spool_now_ns() + idle_ns);
         int n = spool_recv(fd, c->in + c->len, IN_CAP - c->len, 0);
         spool_timeout_exit(&to);
         if (n <= 0) {
-            if (n == -ETIMEDOUT && c->len > 0) {
+            /* Out of time: headers not complete get a 408; a body being
+             * dropped belongs to a request answered already, and a
+             * connection with nothing pending just closes. */
+            if (n == -ETIMEDOUT && c->len > 0 && !discard) {
                 http_date(c->date);
                 put_error(c, 408, 1, 0, 0);
                 flush(c);
@@ -429,16 +464,30 @@ static int serve(void *arg)
             }
             break;
         }
-        int had_partial = c->len > 0;
+        uint64_t now = spool_now_ns();
         c->len += (size_t)n;
         http_date(c->date);
 
         size_t pos = 0;
         while (pos < c->len) {
+            if (!req_deadline)
+                req_deadline = now + idle_ns; /* the first byte of a request */
             if (discard) {
                 size_t d = c->len - pos < discard ? c->len - pos : (size_t)discard;
                 pos += d;
                 discard -= d;
+                if (!discard)
+                    req_deadline = 0; /* the request is complete */
+                continue;
+            }
+            /* RFC 9112 §2.2: ignore empty lines before a request line
+             * (a lone CR at the end waits for its LF, in parse_request). */
+            if (c->in[pos] == '\n') {
+                pos++;
+                continue;
+            }
+            if (c->in[pos] == '\r' && pos + 1 < c->len && c->in[pos + 1] == '\n') {
+                pos += 2;
                 continue;
             }
             struct request r;
@@ -457,6 +506,10 @@ static int serve(void *arg)
             }
             pos += (size_t)rc;
             discard = r.content_length;
+            if (!discard)
+                req_deadline = 0; /* the request is complete */
+            else if (discard > BODY_DISCARD_MAX)
+                r.keep_alive = 0; /* not read: answer, then close */
             if ((r.path_len == 10 && memcmp(r.path, "/plaintext", 10) == 0) ||
                 (r.path_len == 1 && r.path[0] == '/')) {
                 if (r.method == M_OTHER)
@@ -478,8 +531,6 @@ static int serve(void *arg)
         if (left && pos)
             memmove(c->in, c->in + pos, left);
         c->len = left;
-        if (left && (!had_partial || pos))
-            req_start = spool_now_ns();
         if (flush(c) < 0)
             break;
         if (closing)
@@ -510,9 +561,12 @@ static int accept_conns(spool_listener *l)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        spool_task *t = spool_spawn(serve, (void *)(intptr_t)fd);
+        /* The task owns fd from here: serve closes it, or serve_never_ran
+         * if the task cannot start (or the spawn fails: then at once). */
+        spool_task *t = spool_spawn_owned(serve, (void *)(intptr_t)fd, serve_never_ran);
         if (!t) {
-            close(fd);
+            if (spool_sleep_ms(10) == -ECANCELED)
+                return 0; /* out of memory: let some connections end */
             continue;
         }
         spool_detach(t);
@@ -582,7 +636,8 @@ static void usage(FILE *f)
                "  --host     address to bind (default 127.0.0.1)\n"
                "  --port     TCP port (default 8080; 0: any free port)\n"
                "  --workers  worker threads (default 0: one per CPU)\n"
-               "  --idle-ms  idle timeout per connection (default 10000)\n");
+               "  --idle-ms  idle timeout per connection, and the time a request\n"
+               "             (headers and body) has from its first byte (default 10000)\n");
 }
 
 int main(int argc, char **argv)

@@ -4,7 +4,9 @@
  * task) under load and abuse: 10,000 concurrent connections, clients
  * that vanish mid-message, half-closed sockets, accept failing with
  * EMFILE (the server backs off, keeps serving, and accepts again once
- * fds free up), and a bad fd (-EBADF, the runtime runs on).
+ * fds free up), a bad fd (-EBADF, the runtime runs on), an idle client
+ * (closed after the idle timeout), and a connection whose task cannot
+ * start for want of a stack (its fd is closed all the same).
  */
 #define ECHO_SERVER_NO_MAIN
 #include "../examples/echo_server.c"
@@ -16,6 +18,8 @@
 #include <sys/wait.h>
 
 #include "check_util.h"
+#include "failpoint.h"
+#include "scheduler.h"
 
 #define MSG 64
 
@@ -503,6 +507,116 @@ START_TEST(main_returning_cancels_the_open_connections)
 }
 END_TEST
 
+/* ---- the idle timeout ------------------------------------------------------ */
+
+static int idle_main(void *arg)
+{
+    (void)arg;
+    struct echo_server s;
+    server_init(&s);
+    s.idle_ns = 200 * SPOOL_MSEC;
+    ck_assert_int_eq(echo_server_start(&s), 0);
+    int fd = client_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(round_trip(fd, 1, 0), 0);
+    /* Then silence: the server closes the connection. The 20 s scope is
+     * a hang guard, not a timing claim. */
+    char in[MSG];
+    spool_timeout to;
+    spool_timeout_enter(&to, 20 * SPOOL_SEC);
+    int rc = spool_recv(fd, in, sizeof in, 0);
+    spool_timeout_exit(&to);
+    ck_assert_msg(rc == 0 || rc == -ECONNRESET, "an idle connection was not closed (recv: %s)",
+                  spool_strerror(rc));
+    close(fd);
+    ck_assert(wait_until(&s, all_closed));
+    ck_assert_uint_eq(atomic_load(&s.errors), 0);
+    ck_assert_uint_eq(atomic_load(&s.idle), 1);
+    ck_assert_int_eq(echo_server_stop(&s), 0);
+    return 0;
+}
+
+START_TEST(an_idle_connection_is_closed_after_the_idle_timeout)
+{
+    ck_assert_int_eq(run_on(2, idle_main, NULL), 0);
+}
+END_TEST
+
+/* ---- a connection task without a stack ----------------------------------- */
+
+static spool_sem hold_gate = SPOOL_SEM_INIT(0);
+static _Atomic unsigned holding;
+
+static int hold_a_stack(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&holding, 1);
+    int rc = spool_sem_acquire(&hold_gate);
+    if (rc == 0)
+        spool_sem_release(&hold_gate);
+    return rc;
+}
+
+static int no_stack_main(void *arg)
+{
+    (void)arg;
+    struct echo_server s;
+    server_init(&s);
+    ck_assert_int_eq(echo_server_start(&s), 0);
+    /* The accept loop runs (a first connection is served, then closed). */
+    int fd = client_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(round_trip(fd, 1, 0), 0);
+    close(fd);
+    ck_assert(wait_until(&s, all_closed));
+    /* Take every stack the worker has, one at a time, until its arena
+     * chunk is used up: the next task to start needs a new chunk, which
+     * the failpoint refuses once. One worker: nothing frees a stack
+     * meanwhile. */
+    spool__stack_pool *pool = &spool__worker_current()->stacks;
+    spool_task *held[SPOOL_STACKS_PER_CHUNK];
+    unsigned nheld = 0;
+    while (pool->nfree > 0 || pool->carved_in_last < SPOOL_STACKS_PER_CHUNK) {
+        ck_assert_uint_lt(nheld, SPOOL_STACKS_PER_CHUNK);
+        ck_assert_ptr_nonnull(held[nheld++] = spool_spawn(hold_a_stack, NULL));
+        while (atomic_load(&holding) < nheld)
+            spool_yield();
+    }
+    spool__failpoint_arm(SPOOL__FAIL_STACK_CHUNK, 1);
+    /* This connection's task cannot start: its fd is closed all the same
+     * (EOF or a reset), not leaked. 20 s: a hang guard. */
+    fd = client_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    char in[MSG];
+    spool_timeout to;
+    spool_timeout_enter(&to, 20 * SPOOL_SEC);
+    int rc = spool_recv(fd, in, sizeof in, 0);
+    spool_timeout_exit(&to);
+    ck_assert_msg(rc == 0 || rc == -ECONNRESET,
+                  "the connection of a task that could not start was left open (recv: %s)",
+                  spool_strerror(rc));
+    close(fd);
+    ck_assert(wait_until(&s, all_closed));
+    /* The next one is served (the chunk after the refused one). */
+    fd = client_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(round_trip(fd, 2, 0), 0);
+    close(fd);
+    ck_assert(wait_until(&s, all_closed));
+    ck_assert_uint_eq(atomic_load(&s.accepted), 3);
+    spool_sem_release(&hold_gate);
+    ck_assert_int_eq(spool_gather(held, nheld, NULL), 0);
+    ck_assert_int_eq(echo_server_stop(&s), 0);
+    return 0;
+}
+
+START_TEST(a_connection_whose_task_cannot_start_is_closed_not_leaked)
+{
+    spool__failpoint_arm(SPOOL__FAIL_STACK_CHUNK, 0);
+    ck_assert_int_eq(run_on(1, no_stack_main, NULL), 0);
+}
+END_TEST
+
 static Suite *echo_server_suite(void)
 {
     Suite *s = suite_create("echo_server");
@@ -512,6 +626,8 @@ static Suite *echo_server_suite(void)
     ADD_TEST(s, accept_backs_off_on_emfile_keeps_serving_and_accepts_again);
     ADD_TEST(s, a_bad_fd_is_ebadf_and_the_runtime_runs_on);
     ADD_TEST(s, main_returning_cancels_the_open_connections);
+    ADD_TEST(s, an_idle_connection_is_closed_after_the_idle_timeout);
+    ADD_TEST(s, a_connection_whose_task_cannot_start_is_closed_not_leaked);
     return s;
 }
 

@@ -5,7 +5,10 @@
  * plain blocking clients: a valid request, pipelining, keep-alive and
  * HTTP/1.0, malformed and oversized requests (400 / 431 and a close, the
  * server still serving others), slowloris clients cut off by the idle
- * timeout, and a clean exit (status 0) on SIGTERM with connections open.
+ * timeout and by the request deadline (a body dripped byte by byte), a
+ * body too long to drop (answered, then closed), empty lines before a
+ * request line (ignored), and a clean exit (status 0) on SIGTERM with
+ * connections open.
  */
 #include "check_util.h"
 
@@ -454,6 +457,82 @@ START_TEST(a_slowloris_client_is_cut_off_after_the_idle_timeout)
 }
 END_TEST
 
+/* Sends body bytes one at a time, 50 ms apart, until the server closes
+ * the connection (a send fails, or EOF / a reset is readable) or `max`
+ * bytes went out. Returns: 1 if it was closed. */
+static int drip_until_closed(struct client *c, int max)
+{
+    for (int i = 0; i < max; i++) {
+        if (send(c->fd, "x", 1, MSG_NOSIGNAL) != 1)
+            return 1;
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) > 0) {
+            int rc = client_fill(c);
+            ck_assert_msg(rc == 0 || rc == -2, "data after the response (rc %d)", rc);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+START_TEST(a_body_dripped_byte_by_byte_is_cut_off_by_the_request_deadline)
+{
+    struct server s;
+    server_start(&s, 300);
+    struct client *c = client_open(&s);
+    /* The request is answered once its headers are in; its body must
+     * then come within the request's deadline (0.3 s from its first
+     * byte). 200 drips of 50 ms (10 s) are a hang guard, not a timing
+     * claim. */
+    client_sends(c, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    expect_hello(c);
+    ck_assert_msg(drip_until_closed(c, 200), "a body dripped byte by byte was never cut off");
+    client_close(c);
+    /* The server serves others. */
+    c = client_open(&s);
+    client_sends(c, GET);
+    expect_hello(c);
+    client_close(c);
+    server_stop(&s);
+}
+END_TEST
+
+START_TEST(a_body_too_long_to_drop_is_answered_then_the_connection_closed)
+{
+    struct server s;
+    server_start(&s, 60000); /* the request deadline is not what closes it */
+    struct client *c = client_open(&s);
+    client_sends(c, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\nabc");
+    struct response r;
+    ck_assert_int_eq(client_response(c, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(r.close, 1);
+    ck_assert_msg(drip_until_closed(c, 200), "the connection stayed open to drain the body");
+    client_close(c);
+    server_stop(&s);
+}
+END_TEST
+
+START_TEST(empty_lines_before_a_request_line_are_ignored)
+{
+    struct server s;
+    server_start(&s, 10000);
+    struct client *c = client_open(&s);
+    client_sends(c, "\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_hello(c);
+    /* after a request (a body's stray CRLF), bare LFs, and split CRLF */
+    client_sends(c, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab\r\n");
+    expect_hello(c);
+    client_sends(c, "\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r");
+    expect_hello(c);
+    usleep(20000);
+    client_sends(c, "\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_hello(c);
+    client_close(c);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(http_1_0_closes_after_the_response_unless_keep_alive)
 {
     struct server s;
@@ -517,6 +596,9 @@ static Suite *http_suite(void)
     ADD_TEST(s, garbage_gets_400_and_a_close_and_the_server_serves_others);
     ADD_TEST(s, an_oversized_header_block_gets_431_and_a_close);
     ADD_TEST(s, a_slowloris_client_is_cut_off_after_the_idle_timeout);
+    ADD_TEST(s, a_body_dripped_byte_by_byte_is_cut_off_by_the_request_deadline);
+    ADD_TEST(s, a_body_too_long_to_drop_is_answered_then_the_connection_closed);
+    ADD_TEST(s, empty_lines_before_a_request_line_are_ignored);
     ADD_TEST(s, http_1_0_closes_after_the_response_unless_keep_alive);
     ADD_TEST(s, sigterm_stops_the_server_with_connections_open);
     return s;
