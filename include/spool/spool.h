@@ -519,7 +519,9 @@ SPOOL_API int spool_group_init(spool_group *g);
  *   were already spawned. */
 SPOOL_API int spool_group_set_limit(spool_group *g, unsigned n);
 /* Spawns fn(arg) into the group, first waiting for a free place under the
- * limit. In a cancelled group the task starts cancelled.
+ * limit. In a cancelled group the task starts cancelled. A task that
+ * cannot start (no stack) never runs fn and fails the group with -ENOMEM
+ * (its place and its count are given back all the same).
  * Returns: the task (valid until spool_group_wait returns; do not join
  *   it). Errors: NULL if fn or g is NULL, outside a task, out of memory,
  *   or the wait for a place was cancelled or timed out.
