@@ -63,6 +63,7 @@
 #define LINGER_NS (1 * SPOOL_SEC)
 #define LINGER_BYTES (256 * 1024)
 #define BODY_DISCARD_MAX (64 * 1024) /* the longest body dropped to keep the connection */
+#define REQ_BEGUN 1                  /* serve's req_deadline: see there */
 
 static const char *opt_host = "127.0.0.1";
 static unsigned opt_port = 8080;
@@ -418,7 +419,7 @@ static void refuse(int fd)
                                "Server: spool\r\n"
                                "Content-Length: 0\r\n"
                                "Connection: close\r\n\r\n";
-    (void)!send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     close(fd);
 }
 
@@ -443,7 +444,10 @@ static int serve(void *arg)
     uint64_t discard = 0;      /* body bytes of the current request still to drop */
     /* When the current request (from its first byte, empty lines before
      * it included, through its headers and its body) must be complete;
-     * 0: none in progress (the connection is idle). */
+     * 0: none in progress (the connection is idle); REQ_BEGUN: one began
+     * in the read being processed, and gets its deadline after it only if
+     * it is still in progress then (one that a read holds whole never
+     * reads the clock). */
     uint64_t req_deadline = 0;
     int closing = 0;           /* 1: close (lingering) after the flush */
 
@@ -464,14 +468,13 @@ static int serve(void *arg)
             }
             break;
         }
-        uint64_t now = spool_now_ns();
         c->len += (size_t)n;
         http_date(c->date);
 
         size_t pos = 0;
         while (pos < c->len) {
             if (!req_deadline)
-                req_deadline = now + idle_ns; /* the first byte of a request */
+                req_deadline = REQ_BEGUN; /* the first byte of a request */
             if (discard) {
                 size_t d = c->len - pos < discard ? c->len - pos : (size_t)discard;
                 pos += d;
@@ -531,6 +534,8 @@ static int serve(void *arg)
         if (left && pos)
             memmove(c->in, c->in + pos, left);
         c->len = left;
+        if (req_deadline == REQ_BEGUN)
+            req_deadline = spool_now_ns() + idle_ns; /* it goes on past this read */
         if (flush(c) < 0)
             break;
         if (closing)
