@@ -1,6 +1,6 @@
 /*
  * check_util.h — what the check suites of tests/ share: SANITIZED, the
- * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(),
+ * HANG_GUARD_NS, the cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(),
  * join_thread() (spool_to_thread's fn for pthread_join), spin_ns(),
  * stats_snap() and alive_once_settled(), capture_begin()
  * and capture_end() (stderr into a string), the ADD_*_TEST macros that
@@ -28,6 +28,15 @@
 #else
 #define SANITIZED 0
 #endif
+
+/* The bound on a wall-time wait that only guards against a hang: far
+ * above the expected time on a machine ten times slower than a quiet one,
+ * under a sanitizer, with other suites beside it. A test asserts what
+ * happened (every sleeper got -ECANCELED, end >= start + duration), never
+ * how fast; this bound only turns a hang into a failure, below the
+ * per-case timeout (CK_DEFAULT_TIMEOUT: 120 s, times
+ * CK_TIMEOUT_MULTIPLIER in sanitizer builds). */
+#define HANG_GUARD_NS (60 * SPOOL_SEC)
 
 /* ck_assert records its location with a write() on every call (check's
  * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing

@@ -375,7 +375,7 @@ static int reader(void *arg)
 static int busy_until_reader_done(void *arg)
 {
     (void)arg;
-    uint64_t deadline = spool_now_ns() + 5 * SPOOL_SEC;
+    uint64_t deadline = spool_now_ns() + HANG_GUARD_NS;
     while (!atomic_load(&reader_done) && spool_now_ns() < deadline)
         spool_yield();
     return atomic_load(&reader_done) ? 0 : -ETIMEDOUT;
