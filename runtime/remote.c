@@ -39,7 +39,7 @@ int spool__remote_init(spool__runtime *rt)
     pthread_mutex_init(&r->lock, NULL);
     /* Without it, remote wake-ups rely on the workers' bounded parks
      * (SPOOL_PARK_MAX_NS): slower, still correct. */
-    r->ring_ok = spool__reactor_init_shared(&r->ring) == 0;
+    r->ring_ok = rt->backend == SPOOL__BACKEND_URING && spool__reactor_init_shared(&r->ring) == 0;
     atomic_init(&r->spawned, 0);
     rt->remote = r;
     return 0;
@@ -83,6 +83,10 @@ void spool__notify_remote(spool__runtime *rt)
     int v = spool__claim_idle_worker(rt);
     if (v < 0)
         return;
+    if (rt->backend == SPOOL__BACKEND_EPOLL) {
+        spool__driver_wake_epoll_from_anywhere(&rt->workers[v]); /* any thread may */
+        return;
+    }
     struct spool__remote *r = rt->remote;
     pthread_mutex_lock(&r->lock);
     if (r->ring_ok) {

@@ -6,10 +6,12 @@
 #define SPOOL_SCHED_H
 
 #include "context.h"
-#include "inject.h"
-#include "reactor.h"
 #include "deque.h"
 #include "depot.h"
+#include "driver.h"
+#include "epoll.h"
+#include "inject.h"
+#include "reactor.h"
 #include "stack.h"
 #include "task.h"
 #include "timer.h"
@@ -60,8 +62,10 @@ typedef struct spool__worker {
     spool_task *handed_off;           /* parked by a direct hand-off, action still pending */
     spool__timer_heap timers;
     spool__stack_pool stacks;
-    spool__reactor reactor;
-    _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
+    /* The worker's driver (driver.h): one of the two, by rt->backend. */
+    spool__reactor reactor;           /* io_uring */
+    _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before (io_uring) */
+    spool__epoll ep;                  /* epoll */
     unsigned io_inflight;             /* operations submitted on this ring, not reaped (io.c) */
     uint16_t io_seq;                  /* tags user_data (io.c) */
     spool_task *free_tasks;           /* recycled task records */
@@ -95,6 +99,7 @@ typedef struct spool__worker {
 struct spool__runtime {
     spool__worker *workers;
     unsigned nworkers;
+    spool__backend backend;           /* the workers' driver, chosen at spool_run */
     size_t stack_size;
     spool__inject inject;
     spool__depot stack_depot_dirty;   /* balance the workers' stack pools (stack.h) */

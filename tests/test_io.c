@@ -501,6 +501,8 @@ END_TEST
 static int main_failed_wake(void *arg)
 {
     (void)arg;
+    if (strcmp(spool_backend_name(), "io_uring") != 0)
+        return 0; /* io_uring's own (the epoll driver wakes through an eventfd) */
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     char c = 0;

@@ -395,6 +395,8 @@ static int drain(void *arg)
 static int main_backpressure(void *arg)
 {
     (void)arg;
+    if (strcmp(spool_backend_name(), "io_uring") != 0)
+        return 0; /* the multishot accept's (on epoll, nothing is accepted unasked) */
     int lfd = spool_tcp_listen("127.0.0.1", 0, 4096);
     ck_assert_int_ge(lfd, 0);
     unsigned port = bound_port(lfd);

@@ -54,6 +54,15 @@ typedef int (*spool_fn)(void *arg);
  * joined (spool_join / spool_gather free it); the pointer is invalid after. */
 typedef struct spool_task spool_task;
 
+/* The kernel interface a runtime's workers wait through (its driver). */
+typedef enum spool_backend {
+    SPOOL_BACKEND_AUTO = 0,     /* SPOOL_BACKEND in the environment ("io_uring",
+                                   "epoll", "auto"), else io_uring where the
+                                   kernel allows it, else epoll */
+    SPOOL_BACKEND_IO_URING = 1, /* io_uring; spool_run fails where it is refused */
+    SPOOL_BACKEND_EPOLL = 2,    /* epoll, with regular files on the blocking pool */
+} spool_backend;
+
 /* Runtime configuration. Zero in any field means its default; a NULL
  * pointer means all defaults. */
 typedef struct spool_config {
@@ -74,6 +83,14 @@ typedef struct spool_config {
      * spool_detach's caller: it must not suspend. */
     void (*on_task_error)(spool_task *task, int result, void *arg);
     void *on_task_error_arg;
+    /* The driver (see spool_backend); AUTO: the environment's choice, else
+     * a probe. Set here, it wins over the environment. */
+    spool_backend backend;
+    /* 1: no line on stderr when the probe finds io_uring refused and the
+     * runtime runs on epoll (the line names the cause: a seccomp filter,
+     * kernel.io_uring_disabled, the kernel version); 0: the line, once per
+     * process. */
+    int quiet_fallback;
 } spool_config;
 
 #define SPOOL_DEFAULT_BLOCKING_THREADS 64u
@@ -89,9 +106,10 @@ typedef struct spool_config {
  * every task still running is cancelled (its waits return -ECANCELED from
  * then on, as after spool_task_cancel) so that it cleans up and ends.
  * Returns: main's result (whatever int it returned).
- * Errors (main never ran): -EINVAL main is NULL or cfg is out of range;
- *   -EBUSY called from inside a task; -ENOMEM, -EAGAIN, or the errno of a
- *   failed io_uring set-up or thread creation.
+ * Errors (main never ran): -EINVAL main is NULL, cfg is out of range, or
+ *   SPOOL_BACKEND names no driver; -EBUSY called from inside a task;
+ *   -ENOMEM, -EAGAIN, or the errno of a failed driver set-up (-EPERM,
+ *   -ENOSYS for io_uring forced where it is refused) or thread creation.
  * Context: any thread that is not a spool worker. Blocks the caller, whose
  *   thread becomes worker 0 for the duration. */
 SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
@@ -536,6 +554,11 @@ SPOOL_API const char *spool_task_name(const spool_task *task);
 /* Returns: the calling task, or NULL outside a task. Any thread. */
 SPOOL_API spool_task *spool_current(void);
 
+/* Returns: the name of the driver the calling task's runtime runs on,
+ * "io_uring" or "epoll" (static strings), or NULL outside a task.
+ * Context: any thread. */
+SPOOL_API const char *spool_backend_name(void);
+
 /* ======================================================================
  * Threads: the blocking pool, and the runtime from other threads
  * ====================================================================== */
@@ -826,6 +849,7 @@ typedef struct spool_worker_stats {
 
 struct spool_stats {
     unsigned workers;                       /* entries used in worker[] */
+    const char *backend;                    /* the driver: "io_uring" or "epoll" */
     uint64_t alive;                         /* tasks spawned and not finished */
     spool_worker_stats total;               /* sums over the workers */
     spool_worker_stats worker[SPOOL_MAX_WORKERS];
