@@ -32,12 +32,15 @@
  * Sanitizers. ASan and TSan install their own SIGSEGV handlers unless told
  * handle_segv=0. Under ASan our sigaction replaces its handler (ASan lets
  * users do that with the default handle_segv=1), and it becomes the action
- * we pass other faults to, so they still get ASan's report; an overflow
- * gets our line and a plain SIGSEGV instead of ASan's stack-overflow
- * report. Under TSan, sigaction goes through TSan's interceptor, which
- * calls our handler for a synchronous signal at once, as the kernel would.
- * ASan gives each thread an alternate signal stack of its own, which the
- * workers then use as it is.
+ * we pass other faults to, so they still get ASan's full report; an
+ * overflow gets our line and a plain SIGSEGV instead. ASan gives each
+ * thread an alternate signal stack of its own, which the workers then use
+ * as it is. Under TSan nothing here is installed (REPORT_OVERFLOWS): TSan's
+ * interceptor would run our handler inside its own signal wrapper, and
+ * TSan's report of a fault we pass on then stops at "nested bug in the
+ * same thread" without its stack trace; TSan's own report of an overflow
+ * ("stack-overflow", with the task's stack trace) is worth more than our
+ * line there.
  *
  * Everything the handler does is async-signal-safe: it reads its own
  * thread's worker, formats numbers by hand, and writes once with write(2).
@@ -61,6 +64,12 @@
  * with AVX-512 state), our handler's few hundred bytes, and room for a
  * user handler we pass a fault to. Go gives its signal stacks 32 KiB. */
 #define ALT_STACK_SIZE ((size_t)64 * 1024)
+/* 0 in TSan builds: no handler, no alternate stacks (see above). */
+#if defined(SPOOL_TSAN)
+#define REPORT_OVERFLOWS 0
+#else
+#define REPORT_OVERFLOWS 1
+#endif
 /* The most bytes of a task's name the line carries. */
 #define NAME_MAX_BYTES 64
 
@@ -225,7 +234,8 @@ static void install(void)
 
 void spool__guard_install(void)
 {
-    pthread_once(&install_once, install);
+    if (REPORT_OVERFLOWS)
+        pthread_once(&install_once, install);
 }
 
 /* ---- alternate signal stacks ------------------------------------------------ */
@@ -233,7 +243,7 @@ void spool__guard_install(void)
 void spool__guard_thread_start(void)
 {
     stack_t cur;
-    if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+    if (!REPORT_OVERFLOWS || sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
         return; /* the thread has one already: its owner's or a sanitizer's */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     char *map = mmap(NULL, pg + ALT_STACK_SIZE, PROT_READ | PROT_WRITE,

@@ -13,7 +13,8 @@
 
 /* Installs the SIGSEGV handler (SA_ONSTACK | SA_SIGINFO) once per process,
  * keeping the action that was in place to pass other faults to. Any
- * thread; called by spool_run before its workers start. */
+ * thread; called by spool_run before its workers start. Does nothing in
+ * TSan builds (guard.c says why), nor does spool__guard_thread_start. */
 void spool__guard_install(void);
 
 /* Gives the calling thread, about to become a worker, an alternate signal

@@ -15,6 +15,10 @@
  * child's stderr going to a temporary file, and checks from the parent how
  * the child ended and what it wrote. Nothing is timed: a child that never
  * ends is caught by check's timeout.
+ *
+ * TSan builds install no handler (runtime/guard.c says why): there the
+ * tests check only that the overflow dies of SIGSEGV without harming the
+ * neighbour, and the one about a user's handler is skipped.
  */
 #include <check.h>
 #include <alloca.h>
@@ -29,6 +33,13 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "context.h" /* SPOOL_TSAN, as the library sees it */
+
+#if defined(SPOOL_TSAN)
+#define REPORTS 0 /* no overflow line in TSan builds */
+#else
+#define REPORTS 1
+#endif
 
 /* The sanitizers' own SIGSEGV handlers would turn the fault into a report
  * and an exit code of their own; these tests check spool's. Options from
@@ -102,13 +113,15 @@ static const char *overflow_line(const char *err)
 }
 
 /* Checks that the child died of SIGSEGV after a line that carries each of
- * `want` (on that line, not elsewhere). */
+ * `want` (on that line, not elsewhere); in TSan builds only the first. */
 static void expect_report(struct outcome o, const char *const *want, size_t n)
 {
     ck_assert_msg(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGSEGV,
                   "the child did not die of SIGSEGV (%s %d); its stderr:\n%s",
                   WIFSIGNALED(o.status) ? "signal" : "exit status",
                   WIFSIGNALED(o.status) ? WTERMSIG(o.status) : WEXITSTATUS(o.status), o.err);
+    if (!REPORTS)
+        return;
     const char *line = overflow_line(o.err);
     ck_assert_msg(line, "no overflow line on stderr:\n%s", o.err);
     size_t len = (size_t)(strchr(line, '\n') - line);
@@ -281,6 +294,8 @@ END_TEST
 
 START_TEST(an_overflow_is_reported_and_dies_of_sigsegv_even_with_a_users_handler)
 {
+    if (!REPORTS)
+        return; /* TSan builds: no spool handler, the user's gets the fault */
     install_user_handler();
     struct scene s;
     struct outcome o = run_in_child(scene_main, &s, 1);
