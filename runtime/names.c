@@ -81,6 +81,19 @@ const char *spool_task_name(const spool_task *task)
     return name;
 }
 
+const char *spool__task_name_in_signal(const spool_task *task)
+{
+    if (!(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
+        return NULL;
+    /* A trylock, never a wait: the interrupted code may hold the lock. */
+    if (pthread_mutex_trylock(&names_lock) != 0)
+        return NULL;
+    struct name_entry *e = *find(task);
+    const char *name = e ? e->name : NULL;
+    pthread_mutex_unlock(&names_lock);
+    return name;
+}
+
 void spool__name_forget(spool_task *t)
 {
     spool_task_set_name(t, NULL);

@@ -3,6 +3,7 @@
  * main, and tearing everything down once every task has exited.
  */
 #include "scheduler.h"
+#include "guard.h"
 #include "io.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@ static int latch_arrive(start_latch *l, int error)
 static int worker_start(spool__worker *w)
 {
     spool__worker_set_current(w);
+    spool__guard_thread_start(); /* a stack for the overflow line (guard.c) */
     /* Timers are exact to the nanosecond the kernel can give: the default
      * 50 us of slack would add up over a chain of short sleeps. */
     w->fp_words = w->fp_words_own = spool__fp_words_now();
@@ -82,6 +84,7 @@ static void worker_finish(spool__worker *w)
         spool__fp_words_load(w->fp_words_own);
     if (w->saved_timerslack > 0)
         prctl(PR_SET_TIMERSLACK, (unsigned long)w->saved_timerslack, 0, 0, 0);
+    spool__guard_thread_stop();
     spool__worker_set_current(NULL);
 }
 
@@ -305,6 +308,8 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         destroy(rt);
         return setup;
     }
+
+    spool__guard_install(); /* the overflow line (guard.c) */
 
     /* main is queued on worker 0 (this thread) before anything starts. */
     spool__worker *w0 = &rt->workers[0];

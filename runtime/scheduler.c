@@ -716,6 +716,7 @@ static void run_task(spool__worker *w, spool_task *t)
             finish_task(w, t);
             return;
         }
+        t->stack->fn = t->u.start.fn; /* for the overflow line (guard.c) */
         spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
     }
     w->current = t;

@@ -209,6 +209,9 @@ int spool__claim_idle_worker(spool__runtime *rt);
 void spool__task_publish_exit(spool__worker *w, spool_task *t);
 /* Drops t's entry from the name table (names.c). */
 void spool__name_forget(spool_task *t);
+/* spool_task_name for a signal handler (guard.c): NULL also when the
+ * table's lock is held (by anyone: the interrupted code, maybe). */
+const char *spool__task_name_in_signal(const spool_task *task);
 /* Writes a task's name for reports into buf: "'name'" or "task 0x... (fn
  * 0x...)" (runtime.c). */
 void spool__task_describe(const spool_task *t, char *buf, size_t n);
