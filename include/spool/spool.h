@@ -692,7 +692,10 @@ SPOOL_API int spool_listener_close(spool_listener *l);
  * resolution (-ENOENT no such host), socket, bind or listen. */
 SPOOL_API int spool_tcp_listen(const char *host, unsigned port, int backlog);
 /* Connects to host:port (IPv4 or IPv6, each resolved address in turn).
- * Returns: the connected fd. */
+ * Returns: the connected fd. Errors: -EINVAL host NULL (there is no
+ * "any address" to connect to: name one, "127.0.0.1" or "localhost") or
+ * bad port; the errno of resolution (-ENOENT no such host), socket or
+ * connect (the last address's); -EPERM outside a task. */
 SPOOL_API int spool_tcp_connect(const char *host, unsigned port);
 /* A Unix-domain stream listener on path (an existing socket file is
  * replaced) / a connection to one. Returns: the fd. */
@@ -715,9 +718,10 @@ SPOOL_API int spool_unix_connect(const char *path);
  * scopes, with the I/O calls' guarantee: bytes the kernel delivered are
  * never lost. A call the buffer serves whole does not wait and is not a
  * cancellation point. A cancelled, timed-out or failed read consumes
- * nothing it has not handed over (what it read stays buffered, and
- * readexactly reports through *got what it already stored in dst), so
- * the next read sees every byte.
+ * nothing it has not handed over (what it read stays buffered; only
+ * readexactly with a `got` hands bytes over before it succeeds, and
+ * reports through *got what it stored in dst), so the next read sees
+ * every byte.
  *
  * One task at a time may read a stream, and one at a time may write it;
  * a reader and a writer may run at once (the write side touches only fd).
@@ -756,14 +760,23 @@ SPOOL_API size_t spool_stream_buffered(const spool_stream *s);
 SPOOL_API int spool_stream_read(spool_stream *s, void *dst, size_t n);
 
 /* Reads exactly n bytes into dst (asyncio's readexactly), looping over
- * reads. If got is not NULL, *got is set on every return to the number of
- * bytes stored in dst and consumed from the stream (n on success): after
- * an error, those bytes are the caller's, and the stream holds the rest.
+ * reads. What a failed call leaves depends on got:
+ *   - got NULL: all or nothing. The n bytes gather in the stream's buffer
+ *     and are handed over once they are all there, so n may be at most
+ *     the buffer's size; a call that fails consumes nothing and leaves
+ *     dst alone: every byte it read stays buffered for the next read.
+ *   - got not NULL: any n; *got is set on every return to the number of
+ *     bytes stored in dst and consumed from the stream (n on success):
+ *     after an error, those bytes are the caller's, and the stream holds
+ *     the rest.
  * Returns: n.
- * Errors: -ENODATA EOF came after *got < n bytes (asyncio's
- *   IncompleteReadError; its partial is dst[0, *got)); the I/O calls'
- *   errors (-ECANCELED, -ETIMEDOUT, ...), again with *got bytes consumed;
- *   -EINVAL s NULL, dst NULL with n > 0, n > INT_MAX.
+ * Errors: -ENODATA EOF came first: with got, after *got < n bytes
+ *   (asyncio's IncompleteReadError; its partial is dst[0, *got)); without,
+ *   the bytes that came stay buffered (the next reads return them, then
+ *   0); the I/O calls' errors (-ECANCELED, -ETIMEDOUT, ...), again with
+ *   *got bytes consumed, or none without got; -EINVAL s NULL, dst NULL
+ *   with n > 0, n > INT_MAX, or got NULL with n above the buffer's size
+ *   (nothing consumed: such a read cannot be held back, pass got).
  * Context: task context; may suspend. */
 SPOOL_API int spool_stream_readexactly(spool_stream *s, void *dst, size_t n, size_t *got);
 
