@@ -53,6 +53,7 @@ static inline bool spool__join_is_frame(const struct spool__join_frame *f)
 #define SPOOL__TASK_ALIGN 64
 #define SPOOL__HANDLE_BITS 6
 #define SPOOL__HANDLE_MASK ((uintptr_t)SPOOL__TASK_ALIGN - 1)
+_Static_assert(SPOOL__TASK_ALIGN == 1 << SPOOL__HANDLE_BITS, "a handle's generation fills the alignment's bits");
 
 struct spool_task {
     /* saved registers while not running; the worker running it */
@@ -97,7 +98,8 @@ struct spool_task {
     _Atomic uint32_t wait_seq;
     uint16_t shield;            /* shield depth; the task only */
     /* The record's generation: bumped by every free (task.c), so it names
-     * one task of the record (see "Handles" above). Written only by the
+     * one task of the record (see "Handles" above; handles hold its low
+     * SPOOL__HANDLE_BITS bits). Written only by the
      * record's owner at the free; read by any thread holding a handle
      * (atomic: a stale handle's check may race the record's reuse). */
     _Atomic uint16_t gen;
