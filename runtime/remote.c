@@ -148,12 +148,14 @@ spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg)
         return NULL;
     }
     spool_task *t = spool__task_alloc(&r->alloc);
+    spool_task *handle = NULL;
     if (t) {
         spool__task_init(t, fn, arg);
+        handle = spool__task_handle(t); /* before the push: then t may end, and the runtime with it */
         atomic_fetch_add_explicit(&r->spawned, 1, memory_order_seq_cst);
     }
     pthread_mutex_unlock(&r->lock);
     if (t)
         spool__runtime_push_remote(rt, t);
-    return t;
+    return handle;
 }

@@ -130,17 +130,18 @@ void spool__runtime_begin_cancel_all(spool__worker *w)
 
 void spool__task_describe(const spool_task *t, char *buf, size_t n)
 {
-    const char *name = spool_task_name(t);
+    spool_task *handle = spool__task_handle(t); /* what the user holds and compares */
+    const char *name = spool_task_name(handle);
     if (name)
         snprintf(buf, n, "task '%s'", name);
     else
-        snprintf(buf, n, "task %p", (const void *)t);
+        snprintf(buf, n, "task %p", (const void *)handle);
 }
 
 void spool__report_task_error(spool__runtime *rt, spool_task *t, int result)
 {
     if (rt->on_task_error) {
-        rt->on_task_error(t, result, rt->on_task_error_arg);
+        rt->on_task_error(spool__task_handle(t), result, rt->on_task_error_arg);
         return;
     }
     char name[96];

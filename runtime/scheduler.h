@@ -172,7 +172,8 @@ void spool__task_free(spool__worker *w, spool_task *t);
 void spool__task_slabs_destroy(spool__worker *w);
 /* Fills a fresh record for fn(arg). */
 void spool__task_init(spool_task *t, spool_fn fn, void *arg);
-/* Allocates, fills and schedules a task on w (spool_spawn's body). */
+/* Allocates, fills and schedules a task on w (spool_spawn's body).
+ * Returns: its handle (task.h), or NULL. */
 spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg);
 /* The worker-shaped record cache of threads outside the pool, or NULL
  * (remote.c). */

@@ -113,7 +113,7 @@ static int many_detached(void *arg)
         spool_task *t = spool_spawn(return_arg, (void *)(intptr_t)(i & 1));
         REQUIRE(t != NULL);
         REQUIRE(spool_detach(t) == 0);
-        seen[i] = (uintptr_t)t;
+        seen[i] = record_of(t);
         /* A bounded number in flight: records can be reused if freed. */
         if (i % 256 == 255)
             while (alive_now() > 512)
@@ -286,13 +286,14 @@ static int detach_finished(void *arg)
     ck_assert_ptr_eq(reports.task, t);
     ck_assert_int_eq(reports.result, -EIO);
     spool_task *again = spool_spawn(return_arg, (void *)(intptr_t)4);
-    ck_assert_ptr_eq(again, t); /* freed */
+    ck_assert_uint_eq(record_of(again), record_of(t)); /* freed */
+    ck_assert_ptr_ne(again, t);                         /* a new handle */
     /* A success: freed, not reported. */
     wait_finished(again);
     ck_assert_int_eq(spool_detach(again), 0);
     ck_assert_int_eq(atomic_load(&reports.count), 1);
     spool_task *third = spool_spawn(return_arg, (void *)(intptr_t)-EPIPE);
-    ck_assert_ptr_eq(third, t);
+    ck_assert_uint_eq(record_of(third), record_of(t));
     /* From a plain thread: a finished task may be detached anywhere. */
     wait_finished(third);
     ck_assert_int_eq(spool_to_thread(detach_in_thread, third), 0);
@@ -659,7 +660,7 @@ static int names(void *arg)
     ck_assert_int_eq(spool_join(t), 1);
     /* One worker: the freed record is the next one handed out, nameless. */
     spool_task *again = spool_spawn(fail_with, (void *)(intptr_t)2);
-    ck_assert_ptr_eq(again, t);
+    ck_assert_uint_eq(record_of(again), record_of(t));
     ck_assert_ptr_null(spool_task_name(again));
     /* Set from a plain thread. */
     struct name_job j = {again, "from-a-thread"};
@@ -674,7 +675,7 @@ static int names(void *arg)
     ck_assert_int_eq(spool_detach(d), 0);
     wait_until_only_main();
     spool_task *next = spool_spawn(fail_with, (void *)(intptr_t)3);
-    ck_assert_ptr_eq(next, d);
+    ck_assert_uint_eq(record_of(next), record_of(d));
     ck_assert_ptr_null(spool_task_name(next));
     ck_assert_int_eq(spool_join(next), 3);
 

@@ -50,8 +50,15 @@
  * bigger results go through `arg`. */
 typedef int (*spool_fn)(void *arg);
 
-/* A running or finished task. Opaque. Owned by the runtime until it is
- * joined (spool_join / spool_gather free it); the pointer is invalid after. */
+/* A running or finished task. Opaque: a handle, not the record's address
+ * (it carries the record's generation; compare handles, never dereference
+ * them). Owned by the runtime until it is joined (spool_join /
+ * spool_gather free it); the handle is stale after. Calls given a stale
+ * handle — its task joined, or detached and ended, and its record possibly
+ * reused by a later spawn — detect it: the joins abort naming the call,
+ * the others return -EINVAL (spool_task_name: NULL). Exact until the
+ * record has been reused 64 times; see docs/errors.md, "Stale task
+ * handles". */
 typedef struct spool_task spool_task;
 
 /* The kernel interface a runtime's workers wait through (its driver). */
@@ -130,7 +137,10 @@ SPOOL_API spool_task *spool_spawn(spool_fn fn, void *arg);
  * Returns: the task's result.
  * Errors: -EINVAL task is NULL or is the calling task; -EPERM outside a
  *   task; -ECANCELED, -ETIMEDOUT as above. A task may be joined (or
- *   gathered) once only, and not after spool_detach.
+ *   gathered) once only, and not after spool_detach: a second join aborts
+ *   with a line naming the misuse ("spool: spool_join: task handle already
+ *   joined, gathered or detached (record reused by a later spawn)"),
+ *   before it touches the task now in the record (docs/errors.md).
  * Context: task context; may suspend. */
 SPOOL_API int spool_join(spool_task *task);
 
@@ -141,7 +151,8 @@ SPOOL_API int spool_join(spool_task *task);
  * Returns: 0, or the first negative result in argument order.
  * Errors: -EINVAL tasks is NULL with n > 0, or an entry is NULL or the
  *   calling task (no task is waited for or freed then); -EPERM outside a
- *   task. Each task may be gathered once and appear once.
+ *   task. Each task may be gathered once and appear once (else it aborts,
+ *   as spool_join does).
  * Context: task context; may suspend. */
 SPOOL_API int spool_gather(spool_task *const tasks[], size_t n, int results[]);
 
@@ -410,7 +421,9 @@ SPOOL_API size_t spool_queue_len(const spool_queue *q);
 /* Requests cancellation of `task` (which may be the caller). A task that
  * has not started yet still runs, and its first wait returns -ECANCELED.
  * Cancelling a finished task does nothing.
- * Returns: 0. Errors: -EINVAL task is NULL.
+ * Returns: 0. Errors: -EINVAL task is NULL or a stale handle (joined, or
+ *   detached and ended: the task now in its record is not cancelled;
+ *   see spool_task).
  * Context: any thread; never suspends. task must not have been joined,
  *   nor be a detached task that may have ended (spool_detach). */
 SPOOL_API int spool_task_cancel(spool_task *task);
@@ -477,7 +490,8 @@ SPOOL_API int spool_wait_for(spool_task *task, uint64_t timeout_ns);
  * Returns: the index of a finished task (the lowest, if several are).
  * Errors: -ETIMEDOUT none finished within timeout_ns (SPOOL_FOREVER: no
  *   limit; 0: just look); -EINVAL tasks NULL, n 0, or an entry NULL, the
- *   caller, or being joined; -ECANCELED; -EPERM outside a task. */
+ *   caller, being joined, or a stale handle; -ECANCELED; -EPERM outside a
+ *   task. */
 SPOOL_API int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns);
 
 /* ======================================================================
@@ -538,20 +552,23 @@ SPOOL_API int spool_group_cancel(spool_group *g);
  * default: a line on stderr naming the task). When main returns,
  * spool_run cancels every task still running, detached or not, waits
  * for them, and only then returns.
- * Returns: 0. Errors: -EINVAL task NULL or already joined or detached.
+ * Returns: 0. Errors: -EINVAL task NULL or already joined or detached
+ *   (also once its record holds another task: that one is left alone).
  * Context: any thread (a task spawned with spool_spawn_on may be detached
  *   by the thread that spawned it). */
 SPOOL_API int spool_detach(spool_task *task);
 
 /* Names a task for reports and debugging. The string is not copied: it
  * must outlive the task (a literal, usually). NULL clears the name.
- * Returns: 0. Errors: -EINVAL task NULL; -ENOMEM. Context: any thread;
- * the task must not have been joined, nor be a detached task that may
- * have ended. */
+ * Returns: 0. Errors: -EINVAL task NULL or a stale handle (see
+ * spool_task); -ENOMEM. Context: any thread; the task must not have been
+ * joined, nor be a detached task that may have ended. */
 SPOOL_API int spool_task_set_name(spool_task *task, const char *name);
-/* Returns: the name, or NULL if none. Context: any thread. */
+/* Returns: the name, or NULL if none (or task is NULL or stale).
+ * Context: any thread. */
 SPOOL_API const char *spool_task_name(const spool_task *task);
-/* Returns: the calling task, or NULL outside a task. Any thread. */
+/* Returns: the calling task (the handle its spawn returned), or NULL
+ * outside a task. Any thread. */
 SPOOL_API spool_task *spool_current(void);
 
 /* Returns: the name of the driver the calling task's runtime runs on,
@@ -594,7 +611,8 @@ SPOOL_API spool_task *spool_spawn_on(spool_runtime *rt, spool_fn fn, void *arg);
 
 /* Waits, blocking the calling thread, until task has finished; frees it.
  * Returns: the task's result. Errors: -EINVAL task NULL; -EPERM in a task
- *   (use spool_join there). Context: a plain thread. */
+ *   (use spool_join there). Joined twice, it aborts as spool_join does.
+ * Context: a plain thread. */
 SPOOL_API int spool_join_blocking(spool_task *task);
 
 /* ======================================================================
@@ -697,7 +715,10 @@ SPOOL_API int spool_listener_close(spool_listener *l);
  * resolution (-ENOENT no such host), socket, bind or listen. */
 SPOOL_API int spool_tcp_listen(const char *host, unsigned port, int backlog);
 /* Connects to host:port (IPv4 or IPv6, each resolved address in turn).
- * Returns: the connected fd. */
+ * Returns: the connected fd. Errors: -EINVAL host NULL (there is no
+ * "any address" to connect to: name one, "127.0.0.1" or "localhost") or
+ * bad port; the errno of resolution (-ENOENT no such host), socket or
+ * connect (the last address's); -EPERM outside a task. */
 SPOOL_API int spool_tcp_connect(const char *host, unsigned port);
 /* A Unix-domain stream listener on path (an existing socket file is
  * replaced) / a connection to one. Returns: the fd. */
@@ -720,9 +741,10 @@ SPOOL_API int spool_unix_connect(const char *path);
  * scopes, with the I/O calls' guarantee: bytes the kernel delivered are
  * never lost. A call the buffer serves whole does not wait and is not a
  * cancellation point. A cancelled, timed-out or failed read consumes
- * nothing it has not handed over (what it read stays buffered, and
- * readexactly reports through *got what it already stored in dst), so
- * the next read sees every byte.
+ * nothing it has not handed over (what it read stays buffered; only
+ * readexactly with a `got` hands bytes over before it succeeds, and
+ * reports through *got what it stored in dst), so the next read sees
+ * every byte.
  *
  * One task at a time may read a stream, and one at a time may write it;
  * a reader and a writer may run at once (the write side touches only fd).
@@ -761,14 +783,23 @@ SPOOL_API size_t spool_stream_buffered(const spool_stream *s);
 SPOOL_API int spool_stream_read(spool_stream *s, void *dst, size_t n);
 
 /* Reads exactly n bytes into dst (asyncio's readexactly), looping over
- * reads. If got is not NULL, *got is set on every return to the number of
- * bytes stored in dst and consumed from the stream (n on success): after
- * an error, those bytes are the caller's, and the stream holds the rest.
+ * reads. What a failed call leaves depends on got:
+ *   - got NULL: all or nothing. The n bytes gather in the stream's buffer
+ *     and are handed over once they are all there, so n may be at most
+ *     the buffer's size; a call that fails consumes nothing and leaves
+ *     dst alone: every byte it read stays buffered for the next read.
+ *   - got not NULL: any n; *got is set on every return to the number of
+ *     bytes stored in dst and consumed from the stream (n on success):
+ *     after an error, those bytes are the caller's, and the stream holds
+ *     the rest.
  * Returns: n.
- * Errors: -ENODATA EOF came after *got < n bytes (asyncio's
- *   IncompleteReadError; its partial is dst[0, *got)); the I/O calls'
- *   errors (-ECANCELED, -ETIMEDOUT, ...), again with *got bytes consumed;
- *   -EINVAL s NULL, dst NULL with n > 0, n > INT_MAX.
+ * Errors: -ENODATA EOF came first: with got, after *got < n bytes
+ *   (asyncio's IncompleteReadError; its partial is dst[0, *got)); without,
+ *   the bytes that came stay buffered (the next reads return them, then
+ *   0); the I/O calls' errors (-ECANCELED, -ETIMEDOUT, ...), again with
+ *   *got bytes consumed, or none without got; -EINVAL s NULL, dst NULL
+ *   with n > 0, n > INT_MAX, or got NULL with n above the buffer's size
+ *   (nothing consumed: such a read cannot be held back, pass got).
  * Context: task context; may suspend. */
 SPOOL_API int spool_stream_readexactly(spool_stream *s, void *dst, size_t n, size_t *got);
 
