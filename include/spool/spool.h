@@ -571,8 +571,9 @@ SPOOL_API const char *spool_task_name(const spool_task *task);
  * outside a task. Any thread. */
 SPOOL_API spool_task *spool_current(void);
 
-/* Returns: the name of the driver the calling task's runtime runs on,
- * "io_uring" or "epoll" (static strings), or NULL outside a task.
+/* Returns: the name of the driver the calling worker's runtime runs on,
+ * "io_uring" or "epoll" (static strings), or NULL on a thread that is not
+ * one of its workers.
  * Context: any thread. */
 SPOOL_API const char *spool_backend_name(void);
 
