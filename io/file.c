@@ -2,6 +2,7 @@
  * file.c — file calls, each one io_uring operation (io.h).
  */
 #include "io.h"
+#include "ready.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,8 @@ int spool_open(const char *path, int flags, unsigned mode)
 {
     if (!path)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_open(path, flags, mode);
     SPOOL__IO_CALL(io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, mode));
 }
 
@@ -26,6 +29,8 @@ int spool_read(int fd, void *buf, size_t n, int64_t off)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX; /* a short read, as read(2) may give */
+    if (spool__on_epoll())
+        return spool__ready_read(fd, buf, n, off);
     SPOOL__IO_CALL(io_uring_prep_read(sqe, fd, buf, (unsigned)n, offset_of(off)));
 }
 
@@ -33,6 +38,8 @@ int spool_write(int fd, const void *buf, size_t n, int64_t off)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;
+    if (spool__on_epoll())
+        return spool__ready_write(fd, buf, n, off);
     SPOOL__IO_CALL(io_uring_prep_write(sqe, fd, buf, (unsigned)n, offset_of(off)));
 }
 
@@ -40,6 +47,8 @@ int spool_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
     if (iovcnt < 0 || (iovcnt > 0 && !iov))
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_readv(fd, iov, iovcnt, off);
     SPOOL__IO_CALL(io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, offset_of(off)));
 }
 
@@ -47,11 +56,15 @@ int spool_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
     if (iovcnt < 0 || (iovcnt > 0 && !iov))
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_writev(fd, iov, iovcnt, off);
     SPOOL__IO_CALL(io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, offset_of(off)));
 }
 
 int spool_fsync(int fd, int datasync)
 {
+    if (spool__on_epoll())
+        return spool__ready_fsync(fd, datasync);
     SPOOL__IO_CALL(io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0));
 }
 
@@ -59,11 +72,15 @@ int spool_statx(const char *path, int flags, unsigned mask, struct statx *out)
 {
     if (!path || !out)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_statx(path, flags, mask, out);
     SPOOL__IO_CALL(io_uring_prep_statx(sqe, AT_FDCWD, path, flags, mask, out));
 }
 
 int spool_close(int fd)
 {
+    if (spool__on_epoll())
+        return spool__ready_close(fd);
     spool__io io;
     int rc = spool__io_start(&io);
     if (rc == -EPERM)

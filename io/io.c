@@ -39,6 +39,10 @@
  * empties it. */
 struct io_uring_sqe *spool__io_take_sqe(spool__worker *w)
 {
+    /* Every CQE but a wake-up answers an SQE taken here: the reactor
+     * hands them to io/ (the runtime below knows no handler by name). */
+    w->reactor.on_cqe = spool__io_complete;
+    w->reactor.on_cqe_ctx = w;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->reactor.ring);
     if (!sqe) {
         io_uring_submit(&w->reactor.ring);
@@ -144,15 +148,6 @@ int spool__io_finish(spool__io *io)
     if (err == -ETIMEDOUT)
         spool__wait_unfire(&io->wt); /* it completed after all */
     return res;
-}
-
-void spool__io_poll(spool__worker *w)
-{
-    if (spool__reactor_enter_due(&w->reactor))
-        spool__reactor_wait(&w->reactor, 0); /* submits, flushes, reaps; no wait */
-    else
-        spool__reactor_reap(&w->reactor);    /* no system call */
-    spool__notify_if_queued(w); /* completions queued for anyone to take */
 }
 
 void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)

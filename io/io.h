@@ -84,11 +84,6 @@ void spool__io_cancel_and_retry_later(spool__wait *wt, spool__worker *owner, uin
 /* A listener's completion (listener.c; owner only). */
 void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe);
 
-/* The worker's side (owner only): submit the SQEs prepared since the last
- * call and reap what has completed, without waiting. Called by the
- * scheduler loop every tick with SQEs pending, and every few ticks while
- * operations are in flight. */
-void spool__io_poll(spool__worker *w);
 
 /* Handles one CQE that is not a wake-up message (reactor.c's reaping,
  * owner only). */

@@ -206,6 +206,11 @@ int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *ad
     spool__worker *w = spool__worker_current();
     if (!w || !w->current)
         return -EPERM;
+    if (spool__on_epoll()) {
+        /* The epoll driver: an accept per connection on readiness (no
+         * multishot accept, no queue; close only frees l). */
+        return spool_accept(l->fd, addr, addrlen);
+    }
     spool__spin_lock(&l->lock);
     int rc = 0;
     if (l->closing)

@@ -98,6 +98,8 @@ int spool_tcp_listen(const char *host, unsigned port, int backlog)
 
 int spool_tcp_connect(const char *host, unsigned port)
 {
+    if (!host)
+        return -EINVAL; /* getaddrinfo would take NULL for the loopback address */
     struct resolve r;
     int rc = resolve(&r, host, port, 0);
     if (rc)

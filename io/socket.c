@@ -3,6 +3,7 @@
  * plain system calls that never block (socket, shutdown).
  */
 #include "io.h"
+#include "ready.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +20,8 @@ int spool_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
 {
     if (!addr)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_connect(fd, addr, addrlen);
     SPOOL__IO_CALL(io_uring_prep_connect(sqe, fd, addr, addrlen));
 }
 
@@ -26,6 +29,8 @@ int spool_accept(int fd, struct sockaddr *addr, unsigned *addrlen)
 {
     if (addr && !addrlen)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_accept(fd, addr, addrlen);
     SPOOL__IO_CALL(io_uring_prep_accept(sqe, fd, addr, (socklen_t *)addrlen, SOCK_CLOEXEC));
 }
 
@@ -39,12 +44,16 @@ static size_t sqe_len(size_t n)
 int spool_recv(int fd, void *buf, size_t n, int flags)
 {
     n = sqe_len(n);
+    if (spool__on_epoll())
+        return spool__ready_recv(fd, buf, n, flags);
     SPOOL__IO_CALL(io_uring_prep_recv(sqe, fd, buf, n, flags));
 }
 
 int spool_send(int fd, const void *buf, size_t n, int flags)
 {
     n = sqe_len(n);
+    if (spool__on_epoll())
+        return spool__ready_send(fd, buf, n, flags);
     SPOOL__IO_CALL(io_uring_prep_send(sqe, fd, buf, n, flags | MSG_NOSIGNAL));
 }
 
@@ -67,6 +76,8 @@ int spool_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (!msg)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_recvmsg(fd, msg, flags);
     SPOOL__IO_CALL(io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags));
 }
 
@@ -74,6 +85,8 @@ int spool_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!msg)
         return -EINVAL;
+    if (spool__on_epoll())
+        return spool__ready_sendmsg(fd, msg, flags);
     SPOOL__IO_CALL(io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
 }
 
@@ -84,5 +97,7 @@ int spool_shutdown(int fd, int how)
 
 int spool_poll(int fd, unsigned events)
 {
+    if (spool__on_epoll())
+        return spool__ready_poll(fd, events);
     SPOOL__IO_CALL(io_uring_prep_poll_add(sqe, fd, events));
 }

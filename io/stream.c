@@ -6,7 +6,10 @@
  * from the fd and not yet consumed. Nothing is consumed until it is
  * handed over (copied into the caller's dst and start advanced in the
  * same step, with no wait between), so a read that fails — cancelled,
- * timed out, -EMSGSIZE — leaves every byte it read in the buffer.
+ * timed out, -EMSGSIZE — leaves every byte it read in the buffer. The one
+ * call that hands over before it has succeeded is readexactly with a
+ * count (got): what it stored in dst is the caller's, and *got says how
+ * much; without one it hands over all n bytes or nothing.
  */
 #include "io.h"
 
@@ -101,12 +104,33 @@ int spool_stream_read(spool_stream *s, void *dst, size_t n)
     return (int)take(s, dst, n);
 }
 
+/* readexactly without a count to report through: all or nothing. The n
+ * bytes gather in the buffer (n fits it) and are handed over in one step
+ * once they are all there; a call that fails hands over nothing, so every
+ * byte it read stays buffered. */
+static int readexactly_whole(spool_stream *s, void *dst, size_t n)
+{
+    if (n > s->size)
+        return -EINVAL; /* could not be held back on failure: pass got */
+    while (s->end - s->start < n) {
+        if (s->eof)
+            return -ENODATA;
+        int rc = fill(s); /* the buffer is not full: it holds fewer than n <= size bytes */
+        if (rc < 0)
+            return rc;
+    }
+    take(s, dst, n);
+    return (int)n;
+}
+
 int spool_stream_readexactly(spool_stream *s, void *dst, size_t n, size_t *got)
 {
     if (got)
         *got = 0;
     if (!s || (!dst && n > 0) || n > INT_MAX)
         return -EINVAL;
+    if (!got)
+        return readexactly_whole(s, dst, n);
     unsigned char *out = dst;
     size_t done = take(s, out, n);
     int rc = 0;

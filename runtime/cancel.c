@@ -13,10 +13,13 @@
 
 #include <errno.h>
 
-int spool_task_cancel(spool_task *task)
+int spool_task_cancel(spool_task *handle)
 {
-    if (!task)
+    if (!handle)
         return -EINVAL;
+    spool_task *task = spool__handle_record(handle);
+    if (spool__handle_stale(handle, task))
+        return -EINVAL; /* joined, or detached and ended: the record is not its task's any more */
     if (atomic_load_explicit(&task->join, memory_order_acquire) == SPOOL__JOIN_DONE)
         return 0; /* over: nothing to interrupt */
     /* Release: whatever the canceller wrote before is visible to the

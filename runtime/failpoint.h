@@ -13,7 +13,7 @@
 typedef enum spool__failpoint {
     SPOOL__FAIL_TASK_SLAB,   /* a slab of task records (spool_spawn -> NULL) */
     SPOOL__FAIL_STACK_CHUNK, /* an arena chunk of stacks (the task ends with -ENOMEM) */
-    SPOOL__FAIL_RING,        /* a worker's io_uring set-up (spool_run -> -ENOMEM) */
+    SPOOL__FAIL_RING,        /* a worker's driver set-up (spool_run -> -ENOMEM) */
     SPOOL__FAIL_TIMER,       /* growing a timer heap (spool_sleep_* -> -ENOMEM) */
     SPOOL__FAIL_KINDS
 } spool__failpoint;

@@ -3,7 +3,8 @@
  * record: a process-wide table from record to name, under one mutex. Names
  * are for reports and debugging, so the table is off every hot path; a
  * record's NAMED state bit says whether it has an entry, so freeing an
- * unnamed record never looks here.
+ * unnamed record never looks here. The table is keyed by record; the
+ * public calls take handles (task.h) and check them first.
  *
  * Orders: the table is under names_lock; the NAMED bit changes only under
  * it too (relaxed RMWs: they keep the park-token bits other threads CAS),
@@ -42,10 +43,9 @@ static struct name_entry **find(const spool_task *t)
     return p;
 }
 
-int spool_task_set_name(spool_task *task, const char *name)
+/* spool_task_set_name on a record. */
+static int set_name(spool_task *task, const char *name)
 {
-    if (!task)
-        return -EINVAL;
     pthread_mutex_lock(&names_lock);
     struct name_entry **p = find(task);
     int rc = 0;
@@ -70,9 +70,23 @@ int spool_task_set_name(spool_task *task, const char *name)
     return rc;
 }
 
-const char *spool_task_name(const spool_task *task)
+int spool_task_set_name(spool_task *handle, const char *name)
 {
-    if (!task || !(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
+    if (!handle)
+        return -EINVAL;
+    spool_task *task = spool__handle_record(handle);
+    if (spool__handle_stale(handle, task))
+        return -EINVAL;
+    return set_name(task, name);
+}
+
+const char *spool_task_name(const spool_task *handle)
+{
+    if (!handle)
+        return NULL;
+    const spool_task *task = spool__handle_record(handle);
+    if (spool__handle_stale(handle, task) ||
+        !(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
         return NULL;
     pthread_mutex_lock(&names_lock);
     struct name_entry *e = *find(task);
@@ -81,7 +95,20 @@ const char *spool_task_name(const spool_task *task)
     return name;
 }
 
+const char *spool__task_name_in_signal(const spool_task *task)
+{
+    if (!(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
+        return NULL;
+    /* A trylock, never a wait: the interrupted code may hold the lock. */
+    if (pthread_mutex_trylock(&names_lock) != 0)
+        return NULL;
+    struct name_entry *e = *find(task);
+    const char *name = e ? e->name : NULL;
+    pthread_mutex_unlock(&names_lock);
+    return name;
+}
+
 void spool__name_forget(spool_task *t)
 {
-    spool_task_set_name(t, NULL);
+    set_name(t, NULL);
 }

@@ -40,7 +40,7 @@ int spool__remote_init(spool__runtime *rt)
     pthread_mutex_init(&r->lock, NULL);
     /* Without it, remote wake-ups rely on the workers' bounded parks
      * (SPOOL_PARK_MAX_NS): slower, still correct. */
-    r->ring_ok = spool__reactor_init_shared(&r->ring) == 0;
+    r->ring_ok = rt->backend == SPOOL__BACKEND_URING && spool__reactor_init_shared(&r->ring) == 0;
     atomic_init(&r->spawned, 0);
     rt->remote = r;
     return 0;
@@ -84,6 +84,10 @@ void spool__notify_remote(spool__runtime *rt)
     int v = spool__claim_idle_worker(rt);
     if (v < 0)
         return;
+    if (rt->backend == SPOOL__BACKEND_EPOLL) {
+        spool__driver_wake_epoll_from_anywhere(&rt->workers[v]); /* any thread may */
+        return;
+    }
     struct spool__remote *r = rt->remote;
     pthread_mutex_lock(&r->lock);
     if (r->ring_ok) {
@@ -146,15 +150,17 @@ static spool_task *spawn_on(spool_runtime *rt, spool_fn fn, void *arg, spool_dro
         return NULL;
     }
     spool_task *t = spool__task_alloc(&r->alloc);
+    spool_task *handle = NULL;
     if (t) {
         spool__task_init(t, fn, arg);
         t->drop = drop; /* published by the push below (release) */
+        handle = spool__task_handle(t); /* before the push: then t may end, and the runtime with it */
         atomic_fetch_add_explicit(&r->spawned, 1, memory_order_seq_cst);
     }
     pthread_mutex_unlock(&r->lock);
     if (t)
         spool__runtime_push_remote(rt, t);
-    return t;
+    return handle;
 }
 
 spool_task *spool_spawn_on_owned(spool_runtime *rt, spool_fn fn, void *arg, spool_drop_fn drop)

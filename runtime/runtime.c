@@ -3,6 +3,7 @@
  * main, and tearing everything down once every task has exited.
  */
 #include "scheduler.h"
+#include "guard.h"
 #include "io.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@ static int latch_arrive(start_latch *l, int error)
 static int worker_start(spool__worker *w)
 {
     spool__worker_set_current(w);
+    spool__guard_thread_start(); /* a stack for the overflow line (guard.c) */
     /* Timers are exact to the nanosecond the kernel can give: the default
      * 50 us of slack would add up over a chain of short sleeps. */
     w->fp_words = w->fp_words_own = spool__fp_words_now();
@@ -70,13 +72,7 @@ static int worker_start(spool__worker *w)
 #if defined(SPOOL_TSAN)
     w->tsan_fiber = spool__tsan_current();
 #endif
-    int rc = spool__reactor_init(&w->reactor);
-    w->reactor.on_cqe = spool__io_complete;
-    w->reactor.on_cqe_ctx = w;
-    if (rc == 0)
-        /* Release: pairs with the acquire loads of wakers (scheduler.c);
-         * the latch below orders it before any of them anyway. */
-        atomic_store_explicit(&w->ring_fd, spool__reactor_fd(&w->reactor), memory_order_release);
+    int rc = spool__driver_init(w);
     return latch_arrive(w->rt->latch, rc);
 }
 
@@ -88,6 +84,7 @@ static void worker_finish(spool__worker *w)
         spool__fp_words_load(w->fp_words_own);
     if (w->saved_timerslack > 0)
         prctl(PR_SET_TIMERSLACK, (unsigned long)w->saved_timerslack, 0, 0, 0);
+    spool__guard_thread_stop();
     spool__worker_set_current(NULL);
 }
 
@@ -133,17 +130,18 @@ void spool__runtime_begin_cancel_all(spool__worker *w)
 
 void spool__task_describe(const spool_task *t, char *buf, size_t n)
 {
-    const char *name = spool_task_name(t);
+    spool_task *handle = spool__task_handle(t); /* what the user holds and compares */
+    const char *name = spool_task_name(handle);
     if (name)
         snprintf(buf, n, "task '%s'", name);
     else
-        snprintf(buf, n, "task %p", (const void *)t);
+        snprintf(buf, n, "task %p", (const void *)handle);
 }
 
 void spool__report_task_error(spool__runtime *rt, spool_task *t, int result)
 {
     if (rt->on_task_error) {
-        rt->on_task_error(t, result, rt->on_task_error_arg);
+        rt->on_task_error(spool__task_handle(t), result, rt->on_task_error_arg);
         return;
     }
     char name[96];
@@ -188,6 +186,7 @@ int spool_stats(struct spool_stats *out)
     spool__runtime *rt = self->rt;
     memset(out, 0, sizeof *out);
     out->workers = rt->nworkers;
+    out->backend = spool__backend_name(rt->backend);
     /* Exits first, then spawns, as the quiescence check reads them: a task
      * seen exited was spawned before, so alive never comes out short. */
     for (unsigned i = 0; i < rt->nworkers; i++)
@@ -235,7 +234,7 @@ static void destroy(spool__runtime *rt)
         spool__task_for_each_record(rt, forget_name, NULL); /* names of tasks never freed */
     for (unsigned i = 0; i < rt->nworkers; i++) {
         spool__worker *w = &rt->workers[i];
-        spool__reactor_exit(&w->reactor);
+        spool__driver_exit(w);
         spool__stack_pool_destroy(&w->stacks);
         spool__timer_heap_destroy(&w->timers);
         spool__task_slabs_destroy(w);
@@ -259,6 +258,9 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     if (nworkers > SPOOL_MAX_WORKERS || stack_size < SPOOL_MIN_STACK_SIZE ||
         stack_size > SPOOL_MAX_STACK_SIZE)
         return -EINVAL;
+    spool__backend backend;
+    if (spool__driver_choose(cfg, &backend) != 0)
+        return -EINVAL;
 
     /* aligned_alloc: the runtime and workers have 64-byte-aligned members
      * (calloc gives 16); their sizes are multiples of 64 for that reason. */
@@ -275,6 +277,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     }
     memset(rt->workers, 0, sizeof(spool__worker) * nworkers);
     rt->nworkers = nworkers;
+    rt->backend = backend;
     spool__inject_init(&rt->inject);
     spool__depot_init(&rt->stack_depot_dirty);
     spool__depot_init(&rt->stack_depot_clean);
@@ -306,6 +309,8 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         destroy(rt);
         return setup;
     }
+
+    spool__guard_install(); /* the overflow line (guard.c) */
 
     /* main is queued on worker 0 (this thread) before anything starts. */
     spool__worker *w0 = &rt->workers[0];
@@ -348,6 +353,12 @@ uint64_t spool_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *spool_backend_name(void)
+{
+    spool__worker *w = spool__worker_current();
+    return w ? spool__backend_name(w->rt->backend) : NULL;
 }
 
 int spool_in_task(void)

@@ -6,14 +6,15 @@
  *   task     a stackful coroutine (task.h). It runs until it waits; then it
  *            switches back to its worker's loop ("switches out").
  *   worker   a thread with a run queue (deque.c), a LIFO slot, a timer heap
- *            (timer.c), a stack pool (stack.c) and an io_uring ring
- *            (io/reactor.c). The thread that calls spool_run is worker 0.
+ *            (timer.c), a stack pool (stack.c) and a driver (driver.h: an
+ *            io_uring ring, reactor.c, or an epoll set, epoll.c). The
+ *            thread that calls spool_run is worker 0.
  *   inject   the runtime's global queue (inject.c): overflow of full run
  *            queues, and work from outside the pool.
  *   searching  a worker out of work that is looking in other workers'
  *            queues. About half of the workers at most search at once (the
  *            check and the increment are separate; a woken worker counts).
- *   idle     a worker parked in its ring; its bit is set in idle_mask.
+ *   idle     a worker parked in its driver; its bit is set in idle_mask.
  *
  * Why it is hard
  *   Work appears on one worker while another is going to sleep. If the
@@ -49,7 +50,7 @@
  *     5. due timers;
  *     6. stealing half of a random victim's deque from the top, if it may
  *        search;
- *     7. parking in its ring with the nearest timer as the timeout.
+ *     7. parking in its driver with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
  *
  * Parking and waking (the protocol; every step but the push is seq_cst)
@@ -57,7 +58,8 @@
  *     P1 push the task (release store of the deque bottom / inject link)
  *     P2 fence
  *     P3 if nsearching == 0 and nidle > 0: CAS nsearching 0 -> 1, claim
- *        an idle worker by clearing its bit, and send it a MSG_RING.
+ *        an idle worker by clearing its bit, and wake it through its
+ *        driver (a MSG_RING to its ring, or a write to its eventfd).
  *        The woken worker starts out searching: the producer counted it.
  *   A worker with nothing to do does:
  *     W1 stop searching (nsearching -= 1)
@@ -65,7 +67,7 @@
  *     W3 fence
  *     W4 look at every deque and the inject queue once more; if any
  *        holds work, clear its bit and go back to work
- *     W5 wait in its ring
+ *     W5 wait in its driver
  *   Claim: no task pushed in P1 is left with every worker parked. P2 and W3
  *   are seq_cst fences, so either P3's loads see W1/W2 (the producer wakes
  *   the worker, or sees another searcher that will reach W4 later), or W4
@@ -354,7 +356,7 @@ static void begin_shutdown(spool__worker *w)
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
     for (unsigned i = 0; i < rt->nworkers; i++)
         if (i != w->index)
-            spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[i].ring_fd, memory_order_acquire));
+            spool__driver_wake(w, &rt->workers[i]);
 }
 
 static _Atomic uint64_t *idle_word(spool__runtime *rt, unsigned index)
@@ -416,7 +418,7 @@ void spool__notify(spool__worker *w)
     spool__runtime *rt = w->rt;
     int v = spool__claim_idle_worker(rt);
     if (v >= 0)
-        spool__reactor_wake(&w->reactor, atomic_load_explicit(&rt->workers[v].ring_fd, memory_order_acquire));
+        spool__driver_wake(w, &rt->workers[v]);
 }
 
 /* The parking side of the protocol (W1-W5). Returns when w should look for
@@ -476,7 +478,7 @@ static void park(spool__worker *w)
             timeout = until_purge;
     }
     spool__owner_add(&w->stat_idle, 1, memory_order_relaxed);
-    int woken = spool__reactor_wait(&w->reactor, timeout); /* W5 */
+    int woken = spool__driver_park(w, timeout); /* W5 */
     uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
     uint64_t after = spool_now_ns();
     if (woken == 0 && end && after >= end) {
@@ -543,6 +545,10 @@ static bool work_waiting(spool__worker *w)
  * flag them is polled every few ticks. */
 static bool io_due(spool__worker *w, uint32_t tick)
 {
+    if (w->rt->backend == SPOOL__BACKEND_EPOLL)
+        /* Readiness shows only through epoll_wait, a system call: every
+         * few ticks while tasks wait on fds (and whenever it parks). */
+        return spool__epoll_busy(&w->ep) && (tick & SPOOL_IO_BATCH_TICKS) == 0;
     const spool__reactor *r = &w->reactor;
     unsigned sq = io_uring_sq_ready(&r->ring);
     /* SQEs wait while other tasks are ready to run (they will add theirs
@@ -568,7 +574,7 @@ static spool_task *next_task(spool__worker *w)
 {
     ++w->tick;
     if (io_due(w, w->tick))
-        spool__io_poll(w); /* may wake tasks into the LIFO slot */
+        spool__driver_poll(w); /* may wake tasks into the LIFO slot */
     spool_task *t = w->lifo;
     if (w->timers.len && (w->tick & SPOOL_TIMER_CHECK_MASK) == 0)
         fire_timers(w);
@@ -618,8 +624,8 @@ static spool_task *find_work(spool__worker *w)
     for (;;) {
         if (atomic_load_explicit(&w->rt->shutdown, memory_order_acquire))
             return NULL;
-        if (w->io_inflight || io_uring_sq_ready(&w->reactor.ring))
-            spool__io_poll(w);
+        if (spool__driver_busy(w))
+            spool__driver_poll(w);
         /* A wake-up made on this worker outside a task (a listener's
          * completion releasing its semaphore, a timer) leaves its task in
          * the LIFO slot (I/O completions go to the global queue:
@@ -710,6 +716,7 @@ static void run_task(spool__worker *w, spool_task *t)
             finish_task(w, t);
             return;
         }
+        t->stack->fn = t->u.start.fn; /* for the overflow line (guard.c) */
         spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
     }
     w->current = t;

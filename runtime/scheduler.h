@@ -6,10 +6,12 @@
 #define SPOOL_SCHED_H
 
 #include "context.h"
-#include "inject.h"
-#include "reactor.h"
 #include "deque.h"
 #include "depot.h"
+#include "driver.h"
+#include "epoll.h"
+#include "inject.h"
+#include "reactor.h"
 #include "stack.h"
 #include "task.h"
 #include "timer.h"
@@ -60,8 +62,10 @@ typedef struct spool__worker {
     spool_task *handed_off;           /* parked by a direct hand-off, action still pending */
     spool__timer_heap timers;
     spool__stack_pool stacks;
-    spool__reactor reactor;
-    _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before */
+    /* The worker's driver (driver.h): one of the two, by rt->backend. */
+    spool__reactor reactor;           /* io_uring */
+    _Atomic int ring_fd;              /* the reactor's fd, for wakers; -1 before (io_uring) */
+    spool__epoll ep;                  /* epoll */
     unsigned io_inflight;             /* operations submitted on this ring, not reaped (io.c) */
     uint16_t io_seq;                  /* tags user_data (io.c) */
     spool_task *free_tasks;           /* recycled task records */
@@ -95,6 +99,7 @@ typedef struct spool__worker {
 struct spool__runtime {
     spool__worker *workers;
     unsigned nworkers;
+    spool__backend backend;           /* the workers' driver, chosen at spool_run */
     size_t stack_size;
     spool__inject inject;
     spool__depot stack_depot_dirty;   /* balance the workers' stack pools (stack.h) */
@@ -169,8 +174,9 @@ void spool__task_slabs_destroy(spool__worker *w);
  * for a handed-over arg). */
 void spool__task_init(spool_task *t, spool_fn fn, void *arg);
 /* Allocates, fills and schedules a task on w (spool_spawn_owned's body;
- * drop NULL: spool_spawn's). NULL if no record can be had: drop has not
- * run then (the public caller runs it). */
+ * drop NULL: spool_spawn's). Returns: its handle (task.h), or NULL if
+ * no record can be had: drop has not run then (the public caller runs
+ * it). */
 spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg, spool_drop_fn drop);
 /* Ends t's life before its first run, on w in no task: switches its
  * record to `run`, sets its result, then runs the drop its spawner gave
@@ -212,6 +218,9 @@ int spool__claim_idle_worker(spool__runtime *rt);
 void spool__task_publish_exit(spool__worker *w, spool_task *t);
 /* Drops t's entry from the name table (names.c). */
 void spool__name_forget(spool_task *t);
+/* spool_task_name for a signal handler (guard.c): NULL also when the
+ * table's lock is held (by anyone: the interrupted code, maybe). */
+const char *spool__task_name_in_signal(const spool_task *task);
 /* Writes a task's name for reports into buf: "'name'" or "task 0x... (fn
  * 0x...)" (runtime.c). */
 void spool__task_describe(const spool_task *t, char *buf, size_t n);

@@ -12,7 +12,9 @@
  * carved slot otherwise; where the kernel refuses guard markers we fall
  * back to mprotect(PROT_NONE) per slot, which splits the VMA. Either way a
  * task that overflows its stack faults on the guard (SIGSEGV) instead of
- * writing into its neighbour.
+ * writing into its neighbour; for a frame bigger than the guard page, only
+ * if it was compiled with -fstack-clash-protection (guard.c reports the
+ * fault).
  */
 #include "stack.h"
 

@@ -14,6 +14,7 @@
 #include "context.h"
 #include "depot.h"
 
+#include <spool/spool.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,6 +22,8 @@ typedef struct spool__stack {
     char *base;                 /* lowest usable byte; the guard page is just below */
     struct spool__stack *next;  /* free-list link, while free */
     bool dirty;                 /* pages may be resident: purge before idling */
+    spool_fn fn;                /* the function of the task on it, for the overflow line
+                                   (guard.c); set by the worker that gives it to a task */
 #if defined(SPOOL_TSAN)
     /* ThreadSanitizer's fiber for whatever task runs on this stack: made
      * once when the slot is carved, not per task (making one costs

@@ -30,10 +30,11 @@ _Static_assert(sizeof(spool_task) == 64, "a task record is one cache line");
 
 struct spool__task_slab {
     struct spool__task_slab *next; /* first member: the tests walk the list */
-    size_t mapped;                 /* bytes mapped, or 0 if it came from calloc */
+    size_t mapped;                 /* bytes mapped, or 0 if it came from aligned_alloc */
     size_t count;                  /* records in tasks[] */
-    spool_task tasks[];
+    spool_task tasks[];            /* at offset SPOOL__TASK_ALIGN (the records' alignment) */
 };
+_Static_assert(sizeof(struct spool__task_slab) % SPOOL__TASK_ALIGN == 0, "slab sizes keep the records aligned");
 
 /* A new slab for w, made the one records are bumped from; false if memory
  * runs out. */
@@ -62,11 +63,15 @@ static bool new_slab(spool__worker *w)
         slab->mapped = bytes;
         count = (bytes - sizeof *slab) / sizeof(spool_task);
     } else {
-        /* Zeroed, as mmap's pages are: the shutdown scan reads the park
-         * token of records never handed out (task_for_each_record). */
-        slab = calloc(1, bytes);
+        /* Aligned as the records are (task.h: handles use the low bits
+         * of their addresses; calloc gives 16), and zeroed, as mmap's
+         * pages are: the shutdown scan reads the park token of records
+         * never handed out (task_for_each_record). bytes is a multiple
+         * of the alignment already (the records' size is). */
+        slab = aligned_alloc(SPOOL__TASK_ALIGN, bytes);
         if (!slab)
             return false;
+        memset(slab, 0, bytes);
         slab->mapped = 0;
         w->slab_next_count = count * 2;
     }
@@ -131,6 +136,12 @@ void spool__task_free(spool__worker *w, spool_task *t)
     if (atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__STATE_NAMED)
         spool__name_forget(t);
     atomic_store_explicit(&t->join, SPOOL__JOIN_FREED, memory_order_relaxed);
+    /* A new generation: the freed task's handles are stale from here on
+     * (task.h, "Handles"). Only the record's owner writes gen, so a load
+     * and a store do; relaxed: the record reaches its next owner through
+     * the free list or the depot, which order it. */
+    uint16_t gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+    atomic_store_explicit(&t->gen, (uint16_t)(gen + 1), memory_order_relaxed);
     push_free(w, t);
     spool__depot *d = &w->rt->task_depot;
     if (w->nfree_tasks <= SPOOL_TASK_CACHE || w->rt->nworkers == 1 || !spool__depot_low(d))
@@ -194,8 +205,9 @@ spool_task *spool__spawn_here(spool__worker *w, spool_fn fn, void *arg, spool_dr
         return NULL;
     spool__task_init(t, fn, arg);
     t->drop = drop; /* after init, which clears it (ctx.sp shares its word) */
+    spool_task *handle = spool__task_handle(t); /* before t is anyone else's to run */
     spool__task_schedule_new(w, t);
-    return t;
+    return handle;
 }
 
 spool_task *spool_spawn_owned(spool_fn fn, void *arg, spool_drop_fn drop)
@@ -237,5 +249,6 @@ void spool__task_for_each_record(spool__runtime *rt, void (*fn)(spool_task *, vo
 
 spool_task *spool_current(void)
 {
-    return spool__current_task();
+    spool_task *t = spool__current_task();
+    return t ? spool__task_handle(t) : NULL;
 }

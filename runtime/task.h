@@ -6,6 +6,21 @@
  * touch each. Records are allocated from per-worker caches (task.c) and all
  * of them are freed with the runtime, so even a task never joined leaks
  * nothing past spool_run.
+ *
+ * Handles: the spool_task pointer users hold (what spool_spawn,
+ * spool_spawn_on, spool_group_spawn and spool_current return, and
+ * on_task_error receives) is not the record's address but that address
+ * with the record's generation in its low SPOOL__HANDLE_BITS bits, which
+ * the records' 64-byte alignment leaves free. The generation counts the
+ * record's frees, so a handle kept past its task's join (or a detached
+ * task's end) no longer matches: every public call taking a task checks
+ * it (one load and compare, on the record's own cache line) and reports
+ * the stale handle (join: an abort; the others: -EINVAL) instead of
+ * acting on whatever task the record holds now. The check is exact while
+ * the record has been handed out again fewer than 2^SPOOL__HANDLE_BITS
+ * times since; after that a stale handle goes unseen when that count is
+ * a multiple of 2^SPOOL__HANDLE_BITS. Inside the runtime, records are
+ * plain pointers: only the public entry points tag and untag.
  */
 #ifndef SPOOL_TASK_H
 #define SPOOL_TASK_H
@@ -33,7 +48,16 @@ static inline bool spool__join_is_frame(const struct spool__join_frame *f)
     return (uintptr_t)f > 3;
 }
 
-struct spool_task {
+/* Records are aligned to a cache line (each is one line in a plain
+ * build), which frees the low bits of their addresses for handles. */
+#define SPOOL__TASK_ALIGN 64
+#define SPOOL__HANDLE_BITS 6
+#define SPOOL__HANDLE_MASK ((uintptr_t)SPOOL__TASK_ALIGN - 1)
+_Static_assert(SPOOL__TASK_ALIGN == 1 << SPOOL__HANDLE_BITS, "a handle's generation fills the alignment's bits");
+
+/* Aligned as a whole (an _Alignas on the union's member would pad the
+ * union to a line of its own). */
+struct __attribute__((aligned(SPOOL__TASK_ALIGN))) spool_task {
     union {
         /* From the first run on: saved registers while not running; the
          * worker running it. */
@@ -83,7 +107,12 @@ struct spool_task {
      * record) can never match. */
     _Atomic uint32_t wait_seq;
     uint16_t shield;            /* shield depth; the task only */
-    uint16_t unused;
+    /* The record's generation: bumped by every free (task.c), so it names
+     * one task of the record (see "Handles" above; handles hold its low
+     * SPOOL__HANDLE_BITS bits). Written only by the
+     * record's owner at the free; read by any thread holding a handle
+     * (atomic: a stale handle's check may race the record's reuse). */
+    _Atomic uint16_t gen;
 #if defined(SPOOL_ASAN)
     void *asan_fake_stack;      /* ASan's fake-stack handle across a switch */
 #endif
@@ -112,5 +141,26 @@ struct spool__join_frame {
     bool every;                  /* wake the waiter at every exit (spool_wait_any), not only the last */
 };
 
+/* The handle of record t, for the current task in it. */
+static inline spool_task *spool__task_handle(const spool_task *t)
+{
+    uintptr_t gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+    return (spool_task *)((uintptr_t)t | (gen & SPOOL__HANDLE_MASK));
+}
+
+/* The record a (non-NULL) handle points into. */
+static inline spool_task *spool__handle_record(const spool_task *h)
+{
+    return (spool_task *)((uintptr_t)h & ~SPOOL__HANDLE_MASK);
+}
+
+/* Whether handle h names an earlier task of its record (rec, from
+ * spool__handle_record): that task was freed, and the record is free or
+ * holds a later task. */
+static inline bool spool__handle_stale(const spool_task *h, const spool_task *rec)
+{
+    uintptr_t gen = atomic_load_explicit(&rec->gen, memory_order_relaxed);
+    return (((uintptr_t)h ^ gen) & SPOOL__HANDLE_MASK) != 0;
+}
 
 #endif /* SPOOL_TASK_H */

@@ -29,7 +29,7 @@
 struct spool__group_member {
     struct spool__group_member *next;
     spool_group *group;
-    spool_task *task;
+    spool_task *task; /* the handle spool_group_spawn returned (task.h) */
     spool_fn fn;
     void *arg;
 };
@@ -80,7 +80,7 @@ static void group_member_done(struct spool__group_member *m, int r)
     if (g->limit)
         spool_sem_release(&g->slots); /* 1 */
     spool__spin_lock(&g->lock);      /* 2 */
-    bool caused = r == -ECANCELED && (g->cancelled || spool__task_cancel_requested(m->task));
+    bool caused = r == -ECANCELED && (g->cancelled || spool__task_cancel_requested(spool__handle_record(m->task)));
     if (r < 0 && !caused && g->first_error == 0) {
         g->first_error = r;
         cancel_members(g);
@@ -122,7 +122,7 @@ spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg)
             spool_sem_release(&g->slots);
         return NULL;
     }
-    *m = (struct spool__group_member){.group = g, .task = t, .fn = fn, .arg = arg};
+    *m = (struct spool__group_member){.group = g, .task = spool__task_handle(t), .fn = fn, .arg = arg};
     spool__task_init(t, group_entry, m);
     t->drop = group_never_ran;
     spool__spin_lock(&g->lock);
@@ -134,8 +134,9 @@ spool_task *spool_group_spawn(spool_group *g, spool_fn fn, void *arg)
     if (g->cancelled)
         atomic_fetch_or_explicit(&t->state, SPOOL__STATE_CANCEL, memory_order_relaxed);
     spool__spin_unlock(&g->lock);
+    spool_task *handle = m->task; /* m may be gone once t is scheduled (it runs, and the group is waited) */
     spool__task_schedule_new(w, t);
-    return t;
+    return handle;
 }
 
 int spool_group_cancel(spool_group *g)

@@ -25,6 +25,12 @@
  * Joining is ownership: a joiner whose wait is cancelled (or times out)
  * cancels every task it waits for, waits for them with a shielded wait,
  * frees them, and returns the error.
+ *
+ * The public calls take handles (task.h, "Handles"): the joins check every
+ * handle before they register anywhere, and abort on a stale one (its
+ * task was freed already: a second join), naming the call; the join word
+ * then catches what a generation cannot (two joiners at once, a join
+ * after spool_detach, a task listed twice in one gather).
  */
 #include "scheduler.h"
 
@@ -45,12 +51,41 @@ static void free_record(spool_task *t)
         spool__remote_free_record(t->u.run.rt, t);
 }
 
-static void joined_twice(void)
+/* Joining a task twice would free it twice (or, once the record holds
+ * another task, take that task's result and free it under its owner):
+ * say what happened, naming the call, and stop, the way glibc stops on a
+ * double free. */
+static _Noreturn void join_misuse(const char *call, const char *what)
 {
-    /* Joining a task twice would free it twice: say so and stop, the way
-     * glibc stops on a double free. */
-    fputs("spool: a task was joined (or gathered) twice, or joined after spool_detach\n", stderr);
+    fprintf(stderr, "spool: %s: %s\n", call, what);
     abort();
+}
+
+/* The record of a handle a join was given; aborts if the handle is stale.
+ * Where the record has been freed and not reused (its join word FREED),
+ * the message says so. */
+static spool_task *join_record(const char *call, const spool_task *handle)
+{
+    spool_task *t = spool__handle_record(handle);
+    if (spool__handle_stale(handle, t)) {
+        if (atomic_load_explicit(&t->join, memory_order_relaxed) == SPOOL__JOIN_FREED)
+            join_misuse(call, "task handle already joined, gathered or detached (record free, not reused yet)");
+        join_misuse(call, "task handle already joined, gathered or detached (record reused by a later spawn)");
+    }
+    return t;
+}
+
+/* A join found `seen` in a live task's join word instead of NULL or DONE. */
+static _Noreturn void join_word_misuse(const char *call, const struct spool__join_frame *seen,
+                                       const struct spool__join_frame *mine)
+{
+    if (seen == SPOOL__JOIN_FREED) /* a stale handle the generation missed (task.h) */
+        join_misuse(call, "task handle already joined, gathered or detached (record free)");
+    if (seen == SPOOL__JOIN_DETACHED)
+        join_misuse(call, "task was detached (spool_detach): it cannot be joined");
+    if (seen == mine)
+        join_misuse(call, "the same task is listed twice");
+    join_misuse(call, "task is already being joined (or gathered) by another caller");
 }
 
 /* A detached task that failed is never silent (spool_detach); the
@@ -89,17 +124,23 @@ void spool__task_publish_exit(spool__worker *w, spool_task *t)
         spool__unpark(waiter);
 }
 
+/* The record of handle tasks[i] (checked already). */
+static inline spool_task *rec(spool_task *const tasks[], size_t i)
+{
+    return spool__handle_record(tasks[i]);
+}
+
 /* Registers frame in each task's join word; returns how many had already
  * exited (their words say DONE and are left so). */
-static size_t register_frame(struct spool__join_frame *frame, spool_task *const tasks[], size_t n)
+static size_t register_frame(const char *call, struct spool__join_frame *frame, spool_task *const tasks[], size_t n)
 {
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
         struct spool__join_frame *expected = NULL;
-        if (!atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, frame, memory_order_acq_rel,
+        if (!atomic_compare_exchange_strong_explicit(&rec(tasks, i)->join, &expected, frame, memory_order_acq_rel,
                                                      memory_order_acquire)) {
-            if (expected != SPOOL__JOIN_DONE) /* another frame, FREED or DETACHED */
-                joined_twice();
+            if (expected != SPOOL__JOIN_DONE) /* another frame, ours, FREED or DETACHED */
+                join_word_misuse(call, expected, frame);
             done++;
         }
     }
@@ -109,7 +150,7 @@ static size_t register_frame(struct spool__join_frame *frame, spool_task *const 
 static void cancel_unfinished(spool_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&tasks[i]->join, memory_order_acquire) != SPOOL__JOIN_DONE)
+        if (atomic_load_explicit(&rec(tasks, i)->join, memory_order_acquire) != SPOOL__JOIN_DONE)
             spool_task_cancel(tasks[i]);
 }
 
@@ -142,29 +183,39 @@ static int wait_frame(struct spool__join_frame *frame, spool_task *const tasks[]
     return err;
 }
 
-/* Waits for tasks[0..n) and frees them; results optional. Returns the
- * wait's error (-ECANCELED, -ETIMEDOUT), else the first negative result. */
-static int join_all(spool__worker *w, spool_task *const tasks[], size_t n, int results[])
+/* Waits for tasks[0..n) (handles) and frees them; results optional.
+ * Returns the wait's error (-ECANCELED, -ETIMEDOUT), else the first
+ * negative result; -EINVAL (nothing done) for a NULL entry or the caller.
+ * Aborts, naming `call`, on a stale handle or a task joined elsewhere. */
+static int join_all(const char *call, spool__worker *w, spool_task *const tasks[], size_t n, int results[])
 {
     spool_task *self = w->current;
     for (size_t i = 0; i < n; i++)
-        if (!tasks[i] || tasks[i] == self)
+        if (!tasks[i])
+            return -EINVAL;
+    /* Stale handles first (one may name a record that holds the caller
+     * now), then the caller: both before anything is registered. */
+    for (size_t i = 0; i < n; i++)
+        join_record(call, tasks[i]);
+    for (size_t i = 0; i < n; i++)
+        if (rec(tasks, i) == self)
             return -EINVAL;
     struct spool__join_frame frame = {.waiter = self};
     atomic_init(&frame.pending, n);
     atomic_init(&frame.done, 0);
-    size_t done = register_frame(&frame, tasks, n);
+    size_t done = register_frame(call, &frame, tasks, n);
     if (done)
         atomic_fetch_sub_explicit(&frame.pending, done, memory_order_acq_rel);
     int err = wait_frame(&frame, tasks, n);
     w = spool__worker_current(); /* we may have moved */
     for (size_t i = 0; i < n; i++) {
-        int r = tasks[i]->result;
+        spool_task *t = rec(tasks, i);
+        int r = t->result;
         if (results)
             results[i] = r;
         if (r < 0 && err == 0)
             err = r;
-        spool__task_free(w, tasks[i]);
+        spool__task_free(w, t);
     }
     return err;
 }
@@ -178,7 +229,15 @@ int spool_gather(spool_task *const tasks[], size_t n, int results[])
         return spool__wait_check(w->current);
     if (!tasks)
         return -EINVAL;
-    return join_all(w, tasks, n, results);
+    return join_all("spool_gather", w, tasks, n, results);
+}
+
+/* spool_join's body, for `call`. */
+static int join_one(const char *call, spool__worker *w, spool_task *task)
+{
+    int result;
+    int rc = join_all(call, w, &task, 1, &result);
+    return rc == -ECANCELED || rc == -ETIMEDOUT || rc == -EINVAL ? rc : result;
 }
 
 int spool_join(spool_task *task)
@@ -186,11 +245,7 @@ int spool_join(spool_task *task)
     spool__worker *w = spool__worker_current();
     if (!w || !w->current)
         return -EPERM;
-    if (!task || task == w->current)
-        return -EINVAL;
-    int result;
-    int rc = join_all(w, &task, 1, &result);
-    return rc == -ECANCELED || rc == -ETIMEDOUT ? rc : result;
+    return join_one("spool_join", w, task);
 }
 
 int spool_wait_for(spool_task *task, uint64_t timeout_ns)
@@ -198,11 +253,9 @@ int spool_wait_for(spool_task *task, uint64_t timeout_ns)
     spool__worker *w = spool__worker_current();
     if (!w || !w->current)
         return -EPERM;
-    if (!task || task == w->current)
-        return -EINVAL;
     spool_timeout to;
     spool_timeout_enter(&to, timeout_ns);
-    int rc = spool_join(task); /* an outer scope's deadline: -ETIMEDOUT all the same */
+    int rc = join_one("spool_wait_for", w, task); /* an outer scope's deadline: -ETIMEDOUT all the same */
     spool_timeout_exit(&to);
     return rc;
 }
@@ -211,7 +264,7 @@ int spool_wait_for(spool_task *task, uint64_t timeout_ns)
 static int first_done(spool_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&tasks[i]->join, memory_order_acquire) == SPOOL__JOIN_DONE)
+        if (atomic_load_explicit(&rec(tasks, i)->join, memory_order_acquire) == SPOOL__JOIN_DONE)
             return (int)i;
     return -1;
 }
@@ -224,9 +277,9 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     if (!tasks || n == 0 || n > INT32_MAX)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (!tasks[i] || tasks[i] == w->current)
+        if (!tasks[i] || spool__handle_stale(tasks[i], rec(tasks, i)) || rec(tasks, i) == w->current)
             return -EINVAL;
-        struct spool__join_frame *f = atomic_load_explicit(&tasks[i]->join, memory_order_acquire);
+        struct spool__join_frame *f = atomic_load_explicit(&rec(tasks, i)->join, memory_order_acquire);
         if (f != NULL && f != SPOOL__JOIN_DONE)
             return -EINVAL; /* being joined, freed or detached */
     }
@@ -254,7 +307,7 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
         /* Relaxed: the CAS below (acq_rel) publishes the frame, and the
          * count with it, before any exit can decrement it. */
         atomic_fetch_add_explicit(&frame.pending, 1, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, &frame, memory_order_acq_rel,
+        if (atomic_compare_exchange_strong_explicit(&rec(tasks, i)->join, &expected, &frame, memory_order_acq_rel,
                                                     memory_order_acquire))
             registered++;
         else
@@ -268,7 +321,7 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     size_t withdrawn = 0;
     for (size_t i = 0; i < n && registered; i++) {
         struct spool__join_frame *expected = &frame;
-        if (atomic_compare_exchange_strong_explicit(&tasks[i]->join, &expected, NULL, memory_order_acq_rel,
+        if (atomic_compare_exchange_strong_explicit(&rec(tasks, i)->join, &expected, NULL, memory_order_acq_rel,
                                                     memory_order_acquire))
             withdrawn++;
     }
@@ -285,10 +338,13 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
     return found ? idx : err;
 }
 
-int spool_detach(spool_task *task)
+int spool_detach(spool_task *handle)
 {
-    if (!task)
+    if (!handle)
         return -EINVAL;
+    spool_task *task = spool__handle_record(handle);
+    if (spool__handle_stale(handle, task))
+        return -EINVAL; /* joined, or detached and ended */
     struct spool__join_frame *expected = NULL;
     if (atomic_compare_exchange_strong_explicit(&task->join, &expected, SPOOL__JOIN_DETACHED, memory_order_acq_rel,
                                                 memory_order_acquire))
@@ -302,12 +358,13 @@ int spool_detach(spool_task *task)
     return 0;
 }
 
-int spool_join_blocking(spool_task *task)
+int spool_join_blocking(spool_task *handle)
 {
-    if (!task)
+    if (!handle)
         return -EINVAL;
     if (spool_in_task())
         return -EPERM;
+    spool_task *task = join_record("spool_join_blocking", handle);
     struct spool__join_frame frame = {.waiter = NULL};
     atomic_init(&frame.pending, 1);
     atomic_init(&frame.done, 0);
@@ -315,7 +372,7 @@ int spool_join_blocking(spool_task *task)
     if (!atomic_compare_exchange_strong_explicit(&task->join, &expected, &frame, memory_order_acq_rel,
                                                  memory_order_acquire)) {
         if (expected != SPOOL__JOIN_DONE)
-            joined_twice();
+            join_word_misuse("spool_join_blocking", expected, &frame);
     } else {
         while (atomic_load_explicit(&frame.done, memory_order_acquire) == 0)
             spool__futex_wait(&frame.done, 0);

@@ -1,6 +1,6 @@
 /*
  * check_util.h — what the check suites of tests/ share: SANITIZED, the
- * cheap REQUIRE for hot loops, run_on(), return_arg(), xorshift(),
+ * HANG_GUARD_NS, the cheap REQUIRE for hot loops, run_on(), record_of(), return_arg(), xorshift(),
  * join_thread() (spool_to_thread's fn for pthread_join), spin_ns(),
  * stats_snap() and alive_once_settled(), capture_begin()
  * and capture_end() (stderr into a string), the ADD_*_TEST macros that
@@ -29,6 +29,15 @@
 #define SANITIZED 0
 #endif
 
+/* The bound on a wall-time wait that only guards against a hang: far
+ * above the expected time on a machine ten times slower than a quiet one,
+ * under a sanitizer, with other suites beside it. A test asserts what
+ * happened (every sleeper got -ECANCELED, end >= start + duration), never
+ * how fast; this bound only turns a hang into a failure, below the
+ * per-case timeout (CK_DEFAULT_TIMEOUT: 120 s, times
+ * CK_TIMEOUT_MULTIPLIER in sanitizer builds). */
+#define HANG_GUARD_NS (60 * SPOOL_SEC)
+
 /* ck_assert records its location with a write() on every call (check's
  * "last checkpoint"); hot loops use REQUIRE instead, which costs nothing
  * unless it fails. */
@@ -44,6 +53,15 @@ static inline int run_on(unsigned workers, spool_fn fn, void *arg)
 {
     spool_config cfg = {.workers = workers};
     return spool_run(fn, arg, &cfg);
+}
+
+/* The task record a handle points into, as a number. A handle is its
+ * record's address with the record's generation in the low 6 bits, which
+ * the records' 64-byte alignment leaves free (runtime/task.h): two
+ * handles with one record name two tasks that reused it. */
+static inline uintptr_t record_of(const spool_task *handle)
+{
+    return (uintptr_t)handle & ~(uintptr_t)63;
 }
 
 /* A task that returns its argument, an integer passed as a pointer. */

@@ -14,6 +14,16 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 flags=$(pkg-config --cflags --libs --static spool)
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/hello.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/hello_pc"
 [ "$("$tmp/hello_pc")" = "Hello, World!" ]
+# Where spool was built with -fstack-clash-protection, its users' task
+# bodies must be too (docs/errors.md): both ways of consuming it pass it on.
+clash=0
+grep -q '^SPOOL_HAVE_STACK_CLASH_PROTECTION:INTERNAL=1$' "$build/CMakeCache.txt" && clash=1
+if [ $clash = 1 ]; then
+  case " $(pkg-config --cflags spool) " in
+    *" -fstack-clash-protection "*) ;;
+    *) echo "install_consumer: spool.pc's Cflags lack -fstack-clash-protection" >&2; exit 1 ;;
+  esac
+fi
 
 # find_package: both the static and the shared target.
 mkdir -p "$tmp/consumer"
@@ -26,8 +36,16 @@ target_link_libraries(hello_static spool::spool)
 add_executable(hello_shared $src/examples/hello.c)
 target_link_libraries(hello_shared spool::spool_shared)
 CMAKE
-cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
 [ "$("$tmp/consumer/build/hello_static")" = "Hello, World!" ]
 [ "$(LD_LIBRARY_PATH=$libdir "$tmp/consumer/build/hello_shared")" = "Hello, World!" ]
+if [ $clash = 1 ]; then
+  n=$(grep -c '"command": .*-fstack-clash-protection' "$tmp/consumer/build/compile_commands.json" || true)
+  if [ "$n" != 2 ]; then
+    echo "install_consumer: $n of the 2 consumer compiles got -fstack-clash-protection from the package" >&2
+    exit 1
+  fi
+fi
 echo "install_consumer: pkg-config, find_package static and shared: ok"

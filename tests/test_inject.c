@@ -15,13 +15,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check_util.h"
 
+/* n zeroed records, aligned as records are (task.h); free() them. */
 static spool_task *fake_tasks(size_t n)
 {
-    spool_task *t = calloc(n, sizeof *t);
+    spool_task *t = aligned_alloc(_Alignof(spool_task), n * sizeof *t);
     ck_assert_ptr_nonnull(t);
+    memset(t, 0, n * sizeof *t);
     return t;
 }
 

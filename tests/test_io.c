@@ -156,6 +156,35 @@ START_TEST(tcp_echo_over_ipv4_and_ipv6)
 }
 END_TEST
 
+/* A NULL host is -EINVAL (getaddrinfo would take it for the loopback
+ * address and connect there): nothing reaches a listener on loopback. */
+static int main_connect_null_host(void *arg)
+{
+    (void)arg;
+    int lfd = spool_tcp_listen("127.0.0.1", 0, 16);
+    ck_assert_int_ge(lfd, 0);
+    unsigned port = bound_port(lfd);
+    ck_assert_int_eq(spool_tcp_connect(NULL, port), -EINVAL);
+    ck_assert_int_eq(spool_tcp_connect(NULL, 70000), -EINVAL);
+    /* No connection is waiting to be accepted. */
+    ck_assert_int_eq(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_msg(c < 0, "spool_tcp_connect(NULL, port) connected to the loopback listener");
+    /* The listener works: a named host gets through. */
+    int fd = spool_tcp_connect("127.0.0.1", port);
+    ck_assert_int_ge(fd, 0);
+    spool_close(fd);
+    spool_close(lfd);
+    return 0;
+}
+
+START_TEST(tcp_connect_to_a_null_host_is_einval)
+{
+    ck_assert_int_eq(spool_tcp_connect(NULL, 80), -EINVAL); /* a bad argument before the context */
+    ck_assert_int_eq(run_on(1, main_connect_null_host, NULL), 0);
+}
+END_TEST
+
 static int main_unix(void *arg)
 {
     (void)arg;
@@ -375,7 +404,7 @@ static int reader(void *arg)
 static int busy_until_reader_done(void *arg)
 {
     (void)arg;
-    uint64_t deadline = spool_now_ns() + 5 * SPOOL_SEC;
+    uint64_t deadline = spool_now_ns() + HANG_GUARD_NS;
     while (!atomic_load(&reader_done) && spool_now_ns() < deadline)
         spool_yield();
     return atomic_load(&reader_done) ? 0 : -ETIMEDOUT;
@@ -501,6 +530,8 @@ END_TEST
 static int main_failed_wake(void *arg)
 {
     (void)arg;
+    if (strcmp(spool_backend_name(), "io_uring") != 0)
+        return 0; /* io_uring's own (the epoll driver wakes through an eventfd) */
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     char c = 0;
@@ -534,6 +565,7 @@ static Suite *io_suite(void)
     ADD_TEST(s, file_calls_read_write_stat_and_fail_with_the_kernels_errno);
     ADD_TEST(s, io_calls_outside_a_task_return_eperm);
     ADD_TEST(s, tcp_echo_over_ipv4_and_ipv6);
+    ADD_TEST(s, tcp_connect_to_a_null_host_is_einval);
     ADD_TEST(s, unix_sockets_listen_and_connect);
     ADD_TEST(s, a_send_to_a_vanished_peer_is_epipe_not_sigpipe);
     ADD_TEST(s, a_cancelled_or_timed_out_recv_returns_only_when_the_kernel_is_done);

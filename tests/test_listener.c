@@ -234,7 +234,7 @@ static int main_close(void *arg)
         for (int i = 0; i < QUEUED; i++) {
             char b;
             spool_timeout to;
-            spool_timeout_enter(&to, 5 * SPOOL_SEC);
+            spool_timeout_enter(&to, HANG_GUARD_NS);
             int n = spool_recv(clients[i], &b, 1, 0);
             ck_assert_int_eq(spool_timeout_exit(&to), 0);
             ck_assert_msg(n == 0 || n == -ECONNRESET, "client %d: recv %d", i, n);
@@ -327,7 +327,7 @@ END_TEST
 static int accept_once_within(void *arg)
 {
     spool_timeout to;
-    spool_timeout_enter(&to, 3 * SPOOL_SEC);
+    spool_timeout_enter(&to, HANG_GUARD_NS);
     int fd = spool_listener_accept(arg, NULL, NULL);
     spool_timeout_exit(&to);
     return fd;
@@ -395,6 +395,8 @@ static int drain(void *arg)
 static int main_backpressure(void *arg)
 {
     (void)arg;
+    if (strcmp(spool_backend_name(), "io_uring") != 0)
+        return 0; /* the multishot accept's (on epoll, nothing is accepted unasked) */
     int lfd = spool_tcp_listen("127.0.0.1", 0, 4096);
     ck_assert_int_ge(lfd, 0);
     unsigned port = bound_port(lfd);
@@ -457,7 +459,7 @@ static int main_burst(void *arg)
     int last = spool_tcp_connect("127.0.0.1", bound_port(lfd));
     ck_assert_int_ge(last, 0);
     spool_timeout to;
-    spool_timeout_enter(&to, 10 * SPOOL_SEC);
+    spool_timeout_enter(&to, HANG_GUARD_NS);
     int rc = spool_join(acc);
     ck_assert_int_eq(spool_timeout_exit(&to), 0);
     ck_assert_int_eq(rc, 0);

@@ -1,8 +1,10 @@
 /*
  * test_misuse.c — every misuse the API promises to catch: calls outside a
  * task (-EPERM, or NULL from spool_spawn), bad arguments (-EINVAL), a
- * nested spool_run (-EBUSY), spool_strerror's edge cases, and joining a
- * task twice (the runtime says so on stderr and aborts).
+ * nested spool_run (-EBUSY), spool_strerror's edge cases, joining a
+ * task twice (the runtime says so on stderr and aborts), also once a
+ * later spawn has reused its record, and the other calls on such a stale
+ * handle (-EINVAL, the new task untouched).
  */
 #include <check.h>
 #include <errno.h>
@@ -500,6 +502,202 @@ START_TEST(joining_twice_says_so_on_stderr)
 }
 END_TEST
 
+/* ---- stale handles: the record reused by a later spawn ----------------------------- */
+
+/* What a child's task says on stderr when a stale call did not abort,
+ * or a check failed (the parent looks for it). */
+static void child_say(const char *what, long value)
+{
+    fprintf(stderr, "CHILD: %s %ld\n", what, value);
+}
+
+/* Joins t, spawns u reusing t's record (one worker: its record cache is
+ * LIFO), and checks that it did. Returns u, or NULL (said on stderr). */
+static spool_task *spawn_over_joined(spool_task **t_out)
+{
+    spool_task *t = spool_spawn(return_arg, (void *)(intptr_t)1);
+    if (!t || spool_join(t) != 1) {
+        child_say("first join failed", 0);
+        return NULL;
+    }
+    spool_task *u = spool_spawn(return_arg, (void *)(intptr_t)2);
+    if (!u || record_of(u) != record_of(t)) {
+        child_say("record not reused", 0);
+        return NULL;
+    }
+    *t_out = t;
+    return u;
+}
+
+/* Which call makes the stale join: 0 spool_join, 1 spool_gather,
+ * 2 spool_wait_for. */
+static int stale_kind;
+
+static int stale_join_after_reuse(void *arg)
+{
+    (void)arg;
+    spool_task *t = NULL;
+    spool_task *u = spawn_over_joined(&t);
+    if (!u)
+        return 0;
+    int rc;
+    if (stale_kind == 0) {
+        rc = spool_join(t); /* must abort */
+    } else if (stale_kind == 1) {
+        spool_task *list[1] = {t};
+        int res[1] = {0};
+        rc = spool_gather(list, 1, res); /* must abort */
+        if (rc == 0)
+            rc = res[0];
+    } else {
+        rc = spool_wait_for(t, SPOOL_SEC); /* must abort */
+    }
+    child_say("stale join returned", rc); /* the old runtime: u's result, 2 */
+    spool_join(u);
+    return 0;
+}
+
+/* Many reuses in between (one short of the generations the handle can
+ * tell apart): still caught. */
+static int stale_join_after_many_reuses(void *arg)
+{
+    (void)arg;
+    spool_task *t = NULL;
+    spool_task *u = spawn_over_joined(&t);
+    if (!u)
+        return 0;
+    for (int i = 0; i < 62; i++) {
+        if (spool_join(u) != 2) {
+            child_say("join of a reusing task failed", i);
+            return 0;
+        }
+        u = spool_spawn(return_arg, (void *)(intptr_t)2);
+        if (!u || record_of(u) != record_of(t)) {
+            child_say("record not reused", i);
+            return 0;
+        }
+    }
+    child_say("stale join returned", spool_join(t)); /* must abort */
+    spool_join(u);
+    return 0;
+}
+
+/* A plain thread joins a task of the runtime, spawns again (reusing the
+ * record through the runtime's remote cache) and joins the stale handle. */
+static void *stale_join_blocking_thread(void *arg)
+{
+    spool_runtime *rt = arg;
+    spool_task *t = spool_spawn_on(rt, return_arg, (void *)(intptr_t)1);
+    if (!t || spool_join_blocking(t) != 1) {
+        child_say("first blocking join failed", 0);
+        return NULL;
+    }
+    spool_task *u = spool_spawn_on(rt, return_arg, (void *)(intptr_t)2);
+    if (!u || record_of(u) != record_of(t)) {
+        child_say("record not reused", 0);
+        return NULL;
+    }
+    child_say("stale join returned", spool_join_blocking(t)); /* must abort */
+    spool_join_blocking(u);
+    return NULL;
+}
+
+static int stale_join_blocking(void *arg)
+{
+    (void)arg;
+    pthread_t th;
+    if (pthread_create(&th, NULL, stale_join_blocking_thread, spool_runtime_current()) != 0)
+        return -1;
+    return spool_to_thread(join_thread, &th);
+}
+
+static void stale_join_child(void)
+{
+    run_on(1, stale_join_after_reuse, NULL);
+}
+
+static void stale_join_many_child(void)
+{
+    run_on(1, stale_join_after_many_reuses, NULL);
+}
+
+static void stale_join_blocking_child(void)
+{
+    run_on(1, stale_join_blocking, NULL);
+}
+
+/* A stale join dies with a message that names the call and the misuse,
+ * before it touches the task now in the record (whose own join would
+ * otherwise be the one to abort, blamed for nothing it did). */
+static void expect_stale_abort(void (*child)(void), const char *call, const char *detail)
+{
+    char err[4096];
+    int status = run_captured(child, err, sizeof err);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: child status %#x, stderr: %s", call,
+                  status, err);
+    ck_assert_msg(strstr(err, "CHILD:") == NULL, "%s: stderr said: %s", call, err);
+    char want[128];
+    snprintf(want, sizeof want, "spool: %s: task handle already joined", call);
+    ck_assert_msg(strstr(err, want) != NULL, "%s: stderr said: %s", call, err);
+    ck_assert_msg(strstr(err, detail) != NULL, "%s: stderr said: %s", call, err);
+}
+
+START_TEST(a_stale_join_after_the_record_was_reused_aborts_naming_the_misuse)
+{
+    static const char *const calls[] = {"spool_join", "spool_gather", "spool_wait_for"};
+    for (int k = 0; k < 3; k++) {
+        stale_kind = k; /* the fork copies it */
+        expect_stale_abort(stale_join_child, calls[k], "record reused");
+    }
+    expect_stale_abort(stale_join_many_child, "spool_join", "record reused");
+    expect_stale_abort(stale_join_blocking_child, "spool_join_blocking", "record reused");
+    /* Not reused yet: the record is free, and the message says so. */
+    expect_stale_abort(double_join_child, "spool_join", "record free");
+}
+END_TEST
+
+/* The calls that report a stale handle as a value: -EINVAL (NULL for the
+ * name), and the task now in the record is untouched. */
+static int note_self(void *arg)
+{
+    *(spool_task **)arg = spool_current();
+    return 7;
+}
+
+static int stale_handle_calls(void *arg)
+{
+    (void)arg;
+    spool_task *t = spool_spawn(return_arg, (void *)(intptr_t)1);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(spool_task_set_name(t, "first"), 0);
+    ck_assert_int_eq(spool_join(t), 1);
+    spool_task *self = NULL;
+    spool_task *u = spool_spawn(note_self, &self);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(record_of(u), record_of(t)); /* one worker: the record cache is LIFO */
+    ck_assert_ptr_ne(u, t);                        /* ... and the handle tells them apart */
+    ck_assert_int_eq(spool_task_cancel(t), -EINVAL);
+    ck_assert_int_eq(spool_task_set_name(t, "stale"), -EINVAL);
+    ck_assert_ptr_null(spool_task_name(t));
+    spool_task *list[1] = {t};
+    ck_assert_int_eq(spool_wait_any(list, 1, 0), -EINVAL);
+    ck_assert_int_eq(spool_detach(t), -EINVAL);
+    /* u was not cancelled, named nor detached: it runs, and its join works. */
+    ck_assert_ptr_null(spool_task_name(u));
+    ck_assert_int_eq(spool_join(u), 7);
+    ck_assert_ptr_eq(self, u); /* spool_current() is the handle spawn returned */
+    /* The stale handle of u, after u's record went back to the cache. */
+    ck_assert_int_eq(spool_task_cancel(u), -EINVAL);
+    ck_assert_int_eq(spool_detach(u), -EINVAL);
+    return 0;
+}
+
+START_TEST(calls_on_a_stale_handle_return_einval_and_leave_the_new_task_alone)
+{
+    ck_assert_int_eq(run_on(1, stale_handle_calls, NULL), 0);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------------- */
 
 static Suite *misuse_suite(void)
@@ -528,6 +726,8 @@ static Suite *misuse_suite(void)
     ADD_SIGNAL_TEST(s, two_tasks_joining_the_same_task_abort, SIGABRT);
     ADD_SIGNAL_TEST(s, gathering_the_same_task_twice_aborts, SIGABRT);
     ADD_TEST(s, joining_twice_says_so_on_stderr);
+    ADD_TEST(s, a_stale_join_after_the_record_was_reused_aborts_naming_the_misuse);
+    ADD_TEST(s, calls_on_a_stale_handle_return_einval_and_leave_the_new_task_alone);
     return s;
 }
 

@@ -113,11 +113,15 @@ START_TEST(join_returns_the_spawned_tasks_result)
 }
 END_TEST
 
-static _Atomic int unjoined_done;
+static _Atomic int unjoined_done, sleeps_cancelled;
 
+/* Sleeps far longer than any test run (a minute, plus arg seconds: the
+ * timers differ), so only a cancellation can end the sleep in time;
+ * counts the sleeps that ended with -ECANCELED. */
 static int sleepy_leaf(void *arg)
 {
-    spool_sleep_ms((uint64_t)(uintptr_t)arg);
+    if (spool_sleep_ms(60000 + 1000 * (uint64_t)(uintptr_t)arg) == -ECANCELED)
+        atomic_fetch_add(&sleeps_cancelled, 1);
     atomic_fetch_add(&unjoined_done, 1);
     return 0;
 }
@@ -134,7 +138,7 @@ static int unjoined_parent(void *arg)
 static int spawn_and_leave(void *arg)
 {
     for (uintptr_t i = 0; i < 10; i++) {
-        ck_assert_ptr_nonnull(spool_spawn(sleepy_leaf, (void *)(i * 5)));
+        ck_assert_ptr_nonnull(spool_spawn(sleepy_leaf, (void *)i));
         ck_assert_ptr_nonnull(spool_spawn(unjoined_parent, NULL));
     }
     return 3; /* main ends at once */
@@ -143,14 +147,14 @@ static int spawn_and_leave(void *arg)
 START_TEST(tasks_never_joined_are_cancelled_and_run_to_completion_before_run_returns)
 {
     /* When main returns, the tasks still running are cancelled (their
-     * sleeps end at once with -ECANCELED), and spool_run returns only
+     * minute-long sleeps end with -ECANCELED), and spool_run returns only
      * after every one of them has finished. */
     for (unsigned w = 1; w <= 4; w *= 2) {
         atomic_store(&unjoined_done, 0);
-        uint64_t t0 = spool_now_ns();
+        atomic_store(&sleeps_cancelled, 0);
         ck_assert_int_eq(run_on(w, spawn_and_leave, NULL), 3);
         ck_assert_int_eq(atomic_load(&unjoined_done), 30);
-        ck_assert_uint_lt(spool_now_ns() - t0, 25 * SPOOL_MSEC);
+        ck_assert_int_eq(atomic_load(&sleeps_cancelled), 20);
     }
 }
 END_TEST
@@ -184,37 +188,52 @@ enum { SPIN_TASKS = 8 };
  * compiler may reuse its value across a switch to another thread. */
 static pid_t spin_threads[SPIN_TASKS];
 
-static int spin_50ms(void *arg)
+/* Set by the first spinner that runs on another thread than spinner 0's
+ * first-seen thread; ends every spin. */
+static _Atomic pid_t first_spin_thread;
+static _Atomic int spread_seen;
+/* Hang guard: when the spinning stops if no spinner ever ran elsewhere
+ * (a scheduler that never steals), 20 s after the spawns. */
+static uint64_t spin_deadline;
+
+/* Records its thread, then computes (no wait point) until some spinner has
+ * run on a second thread, or the guard passes. */
+static int spin_until_spread(void *arg)
 {
     int i = (int)(intptr_t)arg;
-    uint64_t t0 = spool_now_ns();
+    pid_t me = gettid();
+    spin_threads[i] = me;
+    pid_t none = 0;
+    if (!atomic_compare_exchange_strong(&first_spin_thread, &none, me) && none != me)
+        atomic_store(&spread_seen, 1);
     volatile uint64_t x = 1;
-    while (spool_now_ns() - t0 < 50 * SPOOL_MSEC)
+    while (!atomic_load(&spread_seen) && spool_now_ns() < spin_deadline)
         x = x * 6364136223846793005u + 1442695040888963407u;
-    spin_threads[i] = gettid();
     return 0;
 }
 
 static int spawn_spinners(void *arg)
 {
     spool_task *t[SPIN_TASKS];
+    spin_deadline = spool_now_ns() + 20 * SPOOL_SEC; /* before the spawns publish it */
     for (int i = 0; i < SPIN_TASKS; i++)
-        ck_assert_ptr_nonnull(t[i] = spool_spawn(spin_50ms, (void *)(intptr_t)i));
+        ck_assert_ptr_nonnull(t[i] = spool_spawn(spin_until_spread, (void *)(intptr_t)i));
     return spool_gather(t, SPIN_TASKS, NULL);
 }
 
 START_TEST(cpu_bound_tasks_spread_over_the_workers)
 {
-    /* A few attempts: one may run while the other worker's thread is off
-     * the CPU; a scheduler that never steals fails them all. */
+    /* The spinners never wait: only a second worker stealing from the
+     * first lets one of them run on another thread. They spin until that
+     * has happened, however long the other worker's thread stays off the
+     * CPU (a loaded machine), with a hang guard far above it. */
+    atomic_store(&first_spin_thread, 0);
+    atomic_store(&spread_seen, 0);
+    ck_assert_int_eq(run_on(2, spawn_spinners, NULL), 0);
     int distinct = 1;
-    for (int attempt = 0; attempt < 3 && distinct < 2; attempt++) {
-        ck_assert_int_eq(run_on(2, spawn_spinners, NULL), 0);
-        distinct = 1;
-        for (int i = 1; i < SPIN_TASKS; i++)
-            if (spin_threads[i] != spin_threads[0])
-                distinct = 2;
-    }
+    for (int i = 1; i < SPIN_TASKS; i++)
+        if (spin_threads[i] != spin_threads[0])
+            distinct = 2;
     ck_assert_int_ge(distinct, 2);
 }
 END_TEST
@@ -236,9 +255,10 @@ static int spawn_then_compute(void *arg)
     ck_assert_ptr_nonnull(c);
     uint64_t t0 = spool_now_ns();
     /* No wait point in here: only a thief can run the child meanwhile. The
-     * bound is above the park safety net (1 s), so even a missed wake-up
-     * must be made good. */
-    while (!atomic_load(&child_ran) && spool_now_ns() - t0 < 3 * SPOOL_SEC)
+     * bound is a hang guard, far above the park safety net (1 s) and any
+     * time a loaded machine keeps the other worker off the CPU, so even a
+     * missed wake-up must be made good. */
+    while (!atomic_load(&child_ran) && spool_now_ns() - t0 < 30 * SPOOL_SEC)
         ;
     int ran_alongside = atomic_load(&child_ran);
     spool_join(c);

@@ -92,7 +92,7 @@ static int main_already_pending(void *arg)
     ck_assert_int_eq(is_pending(SIGUSR2), 1);
     uint64_t t0 = spool_now_ns();
     ck_assert_int_eq(spool_signal_wait(&set), SIGUSR2);
-    ck_assert_uint_lt(spool_now_ns() - t0, SPOOL_SEC);
+    ck_assert_uint_lt(spool_now_ns() - t0, HANG_GUARD_NS);
     ck_assert_int_eq(is_pending(SIGUSR2), 0);
     return 0;
 }

@@ -23,7 +23,7 @@
 static const unsigned stats_workers[] = {1, 2, 4};
 
 /* Each total is the sum of the workers' figures of the same snapshot. */
-/* A snapshot once alive is down to main (up to 1 s). A worker counts a
+/* A snapshot once alive is down to main (up to HANG_GUARD_NS). A worker counts a
  * task's exit just after waking its joiner (scheduler.c, finish_task), so
  * right after a join returns, the joined task may still count as alive
  * for a moment: seen here after spool_join_blocking in about one run in
@@ -31,7 +31,7 @@ static const unsigned stats_workers[] = {1, 2, 4};
 static struct spool_stats *settled(void)
 {
     struct spool_stats *st = stats_snap();
-    uint64_t until = spool_now_ns() + SPOOL_SEC;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
     while (st->alive != 1 && spool_now_ns() < until) {
         free(st);
         spool_sleep_ms(1);
@@ -288,13 +288,24 @@ static int busy_150ms(void *arg)
     return 0;
 }
 
+/* The longest the polite task ran between two wait points, by the wall
+ * clock (as the runtime measures it): on a loaded machine its thread may
+ * be off the CPU for over 100 ms in a 5 ms stretch, and then a report of
+ * it is the truth. */
+static uint64_t polite_longest_run;
+
 /* As long, but with a wait point every 5 ms. */
 static int busy_150ms_politely(void *arg)
 {
     (void)arg;
-    uint64_t until = spool_now_ns() + 150 * SPOOL_MSEC;
-    while (spool_now_ns() < until) {
+    uint64_t now = spool_now_ns(), until = now + 150 * SPOOL_MSEC;
+    polite_longest_run = 0;
+    while (now < until) {
+        uint64_t from = spool_now_ns();
         spin_ns(5 * SPOOL_MSEC);
+        now = spool_now_ns();
+        if (now - from > polite_longest_run)
+            polite_longest_run = now - from;
         spool_yield();
     }
     return 0;
@@ -376,7 +387,13 @@ static int line_with_both(const char *text, const char *a, const char *b)
 static void check_debug_reports(const char *err)
 {
     ck_assert_msg(line_with_both(err, "the-hog", "without reaching a wait point"), "stderr: %s", err);
-    ck_assert_msg(count_lines_with(err, "without reaching a wait point") == 1, "stderr: %s", err);
+    /* The polite one is reported only if it really ran that long between
+     * two yields (its thread off the CPU): a margin of half the threshold
+     * for the stretch between its clock reads and the runtime's. Other
+     * tasks may be reported on a loaded machine for the same reason. */
+    if (polite_longest_run < SPOOL_DEBUG_SLOW_NS / 2)
+        ck_assert_msg(!line_with_both(err, "the-polite-one", "without reaching a wait point"),
+                      "stderr: %s", err);
     ck_assert_msg(line_with_both(err, "the-orphan", "never joined nor detached"), "stderr: %s", err);
     ck_assert_msg(count_lines_with(err, "never joined nor detached") == 1, "stderr: %s", err);
 }

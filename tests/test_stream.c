@@ -1,9 +1,11 @@
 /*
  * test_stream.c — spool_stream (io/stream.c) over socketpairs and pipes,
- * on 1 and 2 workers: buffered reads, readexactly's count at a short EOF,
- * readline / readuntil however the bytes arrive, the limit (-EMSGSIZE
- * consumes nothing), whole writes with backpressure against a slow reader,
- * and cancelled or timed-out reads that lose no byte.
+ * on 1 and 2 workers: buffered reads, readexactly's count at a short EOF
+ * and, without a count, its all or nothing (a timed-out, cancelled or
+ * short read consumes nothing), readline / readuntil however the bytes
+ * arrive, the limit (-EMSGSIZE consumes nothing), whole writes with
+ * backpressure against a slow reader, and cancelled or timed-out reads
+ * that lose no byte.
  *
  * Loop tests run _i = 0..3: workers = 1 + (_i & 1), a pipe when _i & 2
  * (else a socketpair).
@@ -16,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -143,7 +146,8 @@ static int main_readexactly(void *arg)
     ck_assert_int_eq(spool_stream_readexactly(&s, dst, 2, &got), 2); /* through the buffer */
     ck_assert_uint_eq(got, 2);
     ck_assert_int_eq(memcmp(dst, "ab", 2), 0);
-    ck_assert_int_eq(spool_stream_readexactly(&s, dst, 20, NULL), 20); /* mostly straight */
+    ck_assert_int_eq(spool_stream_readexactly(&s, dst, 20, &got), 20); /* mostly straight */
+    ck_assert_uint_eq(got, 20);
     ck_assert_int_eq(memcmp(dst, "cdefghijklmnopqrstuv", 20), 0);
     ck_assert_int_eq(spool_stream_readexactly(&s, dst, 0, &got), 0);
     /* 14 bytes are left: asking for 30 is a short EOF that says how many came. */
@@ -164,6 +168,123 @@ static int main_readexactly(void *arg)
 START_TEST(readexactly_returns_n_or_enodata_with_the_count_that_came)
 {
     ck_assert_int_eq(run_case(_i, main_readexactly), 0);
+}
+END_TEST
+
+/* Bytes waiting in fd's kernel queue (written, not yet read by anyone). */
+static int pending_in(int fd)
+{
+    int n = -1;
+    ck_assert_int_eq(ioctl(fd, FIONREAD, &n), 0);
+    return n;
+}
+
+/* readexactly(s, dst, 10, got) in a timeout scope, with 4 of the 10 bytes
+ * in the fd and the rest never coming: returns its result once the read
+ * has taken the 4 bytes from the fd before its deadline passed (if the
+ * deadline came first, on a slow machine, it tries again with twice the
+ * time; the bytes are still in the fd then). */
+static int timed_out_readexactly(spool_stream *s, int rd, char *dst, size_t *got)
+{
+    for (uint64_t ms = 20;; ms *= 2) {
+        spool_timeout to;
+        ck_assert_int_eq(spool_timeout_enter(&to, ms * SPOOL_MSEC), 0);
+        int rc = spool_stream_readexactly(s, dst, 10, got);
+        ck_assert_int_eq(spool_timeout_exit(&to), -ETIMEDOUT);
+        if (pending_in(rd) == 0)
+            return rc;
+        ck_assert_msg(ms < 60000, "the 4 bytes were never read from the fd"); /* a hang guard */
+    }
+}
+
+/* A blocked readexactly without a count, cancelled once it has surely
+ * taken the 4 bytes written so far from the fd. */
+struct whole_reader {
+    spool_stream *s;
+    char dst[16];
+    int rc;
+};
+
+static int read_whole_10(void *arg)
+{
+    struct whole_reader *w = arg;
+    w->rc = spool_stream_readexactly(w->s, w->dst, 10, NULL);
+    return w->rc;
+}
+
+static int main_readexactly_whole(void *arg)
+{
+    struct chan c;
+    chan_open(&c, (int)(intptr_t)arg);
+    char buf[16], dst[64];
+    spool_stream s;
+    ck_assert_int_eq(spool_stream_init(&s, c.rd, buf, sizeof buf), 0);
+
+    /* Timed out after 4 of 10 bytes: nothing consumed, dst untouched;
+     * the next read gets the 4 bytes, then the rest. */
+    put(c.wr, "abcd");
+    memset(dst, 'X', sizeof dst);
+    ck_assert_int_eq(timed_out_readexactly(&s, c.rd, dst, NULL), -ETIMEDOUT);
+    ck_assert_uint_eq(spool_stream_buffered(&s), 4);
+    ck_assert_int_eq(dst[0], 'X');
+    put(c.wr, "efghij");
+    ck_assert_int_eq(spool_stream_readexactly(&s, dst, 10, NULL), 10);
+    ck_assert_int_eq(memcmp(dst, "abcdefghij", 10), 0);
+    ck_assert_uint_eq(spool_stream_buffered(&s), 0);
+
+    /* The same, cancelled: the reader waits, 4 bytes come, the reader
+     * takes them from the fd (the handshake: the fd's queue is empty
+     * again), then it is cancelled. */
+    struct whole_reader w = {.s = &s};
+    memset(w.dst, 'X', sizeof w.dst);
+    spool_task *t = spool_spawn(read_whole_10, &w);
+    ck_assert_ptr_nonnull(t);
+    put(c.wr, "klmn");
+    uint64_t guard = spool_now_ns() + 60 * SPOOL_SEC;
+    while (pending_in(c.rd) != 0) {
+        ck_assert_msg(spool_now_ns() < guard, "the reader never took the bytes"); /* a hang guard */
+        spool_sleep_ms(1);
+    }
+    ck_assert_int_eq(spool_task_cancel(t), 0);
+    ck_assert_int_eq(spool_join(t), -ECANCELED);
+    ck_assert_int_eq(w.dst[0], 'X');
+    ck_assert_uint_eq(spool_stream_buffered(&s), 4);
+    ck_assert_int_eq(spool_stream_read(&s, dst, sizeof dst), 4);
+    ck_assert_int_eq(memcmp(dst, "klmn", 4), 0);
+
+    /* With a count, the documented behaviour: the 4 bytes are the
+     * caller's, stored in dst and consumed. */
+    put(c.wr, "opqr");
+    size_t got = 99;
+    ck_assert_int_eq(timed_out_readexactly(&s, c.rd, dst, &got), -ETIMEDOUT);
+    ck_assert_uint_eq(got, 4);
+    ck_assert_int_eq(memcmp(dst, "opqr", 4), 0);
+    ck_assert_uint_eq(spool_stream_buffered(&s), 0);
+
+    /* Without a count, more than the buffer holds: -EINVAL, nothing
+     * consumed. */
+    put(c.wr, "stu");
+    ck_assert_int_eq(spool_stream_read(&s, dst, 1), 1); /* 's'; "tu" stay buffered */
+    ck_assert_int_eq(spool_stream_readexactly(&s, dst, sizeof buf + 1, NULL), -EINVAL);
+    ck_assert_uint_eq(spool_stream_buffered(&s), 2);
+
+    /* EOF after 2 of 16 (the whole buffer: the largest n without a
+     * count): -ENODATA, nothing consumed; the next read gets them, then
+     * EOF. */
+    chan_eof(&c);
+    ck_assert_int_eq(spool_stream_readexactly(&s, dst, sizeof buf, NULL), -ENODATA);
+    ck_assert_uint_eq(spool_stream_buffered(&s), 2);
+    ck_assert_int_eq(spool_stream_read(&s, dst, sizeof dst), 2);
+    ck_assert_int_eq(memcmp(dst, "tu", 2), 0);
+    ck_assert_int_eq(spool_stream_readexactly(&s, dst, 1, NULL), -ENODATA);
+    ck_assert_int_eq(spool_stream_read(&s, dst, sizeof dst), 0);
+    chan_close(&c);
+    return 0;
+}
+
+START_TEST(readexactly_without_a_count_consumes_nothing_unless_it_succeeds)
+{
+    ck_assert_int_eq(run_case(_i, main_readexactly_whole), 0);
 }
 END_TEST
 
@@ -297,8 +418,8 @@ static int main_backpressure(void *arg)
     spool_stream r;
     ck_assert_int_eq(spool_stream_init(&r, c.rd, rbuf, sizeof rbuf), 0);
     /* The reader is slow: the writer is held back, not buffered. */
-    size_t off = 0;
-    ck_assert_int_eq(spool_stream_readexactly(&r, in, 65536, NULL), 65536);
+    size_t off = 0, got = 0;
+    ck_assert_int_eq(spool_stream_readexactly(&r, in, 65536, &got), 65536);
     off = 65536;
     spool_sleep_ms(30);
     ck_assert_int_eq(atomic_load(&b->done), 0);
@@ -311,7 +432,7 @@ static int main_backpressure(void *arg)
             want = BIG - off;
         int n;
         if (step & 1) {
-            n = spool_stream_readexactly(&r, in + off, want, NULL);
+            n = spool_stream_readexactly(&r, in + off, want, &got); /* want may pass the buffer's size */
             REQUIRE(n == (int)want);
         } else {
             n = spool_stream_read(&r, in + off, want);
@@ -413,11 +534,28 @@ struct blocked {
     char dst[64];
     size_t got;
     int rc;
+    _Atomic int started; /* set as the task begins its read */
 };
+
+/* Waits (task context) until t's read has begun and the bytes written to
+ * fd have left it: the reader took them into the stream and is about to
+ * wait, or waits, for more. However slow the machine, a cancel from then
+ * on finds those bytes in the stream, never still in the fd. */
+static void wait_reader_took_all(struct blocked *b, int fd)
+{
+    for (;;) {
+        int unread = -1;
+        ck_assert_int_eq(ioctl(fd, FIONREAD, &unread), 0);
+        if (atomic_load(&b->started) && unread == 0)
+            return;
+        spool_sleep_ms(1);
+    }
+}
 
 static int blocked_read(void *arg)
 {
     struct blocked *b = arg;
+    atomic_store(&b->started, 1);
     if (b->kind == 0)
         b->rc = spool_stream_readline(b->s, b->dst, sizeof b->dst);
     else if (b->kind == 1)
@@ -439,7 +577,7 @@ static int main_cancel(void *arg)
     put(c.wr, "partial ");
     struct blocked b = {.s = &s, .kind = 0};
     spool_task *t = spool_spawn(blocked_read, &b);
-    spool_sleep_ms(10);
+    wait_reader_took_all(&b, c.rd);
     spool_task_cancel(t);
     ck_assert_int_eq(spool_join(t), -ECANCELED);
     ck_assert_uint_eq(spool_stream_buffered(&s), 8);
@@ -451,7 +589,7 @@ static int main_cancel(void *arg)
     put(c.wr, "0123456789");
     struct blocked e = {.s = &s, .kind = 1};
     t = spool_spawn(blocked_read, &e);
-    spool_sleep_ms(10);
+    wait_reader_took_all(&e, c.rd);
     spool_task_cancel(t);
     ck_assert_int_eq(spool_join(t), -ECANCELED);
     ck_assert_uint_eq(e.got, 10);
@@ -460,6 +598,10 @@ static int main_cancel(void *arg)
     /* A plain read cancelled on an empty buffer; the data after it arrives whole. */
     struct blocked r = {.s = &s, .kind = 2};
     t = spool_spawn(blocked_read, &r);
+    /* Most often the read waits in the kernel by the time of the cancel;
+     * on a slow machine it may not have begun, and the contract holds
+     * all the same. */
+    wait_reader_took_all(&r, c.rd);
     spool_sleep_ms(10);
     spool_task_cancel(t);
     ck_assert_int_eq(spool_join(t), -ECANCELED);
@@ -594,6 +736,7 @@ static Suite *stream_suite(void)
     Suite *s = suite_create("stream");
     ADD_LOOP_TEST(s, read_hands_over_buffered_bytes_first_and_returns_0_at_eof, 4);
     ADD_LOOP_TEST(s, readexactly_returns_n_or_enodata_with_the_count_that_came, 4);
+    ADD_LOOP_TEST(s, readexactly_without_a_count_consumes_nothing_unless_it_succeeds, 4);
     ADD_LOOP_TEST(s, readline_and_readuntil_split_records_however_the_bytes_arrive, 4);
     ADD_LOOP_TEST(s, a_line_over_the_limit_is_emsgsize_and_loses_no_byte, 4);
     ADD_LOOP_TEST(s, eight_mib_against_a_slow_reader_suspends_the_writer_and_arrives_whole, 4);

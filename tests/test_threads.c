@@ -254,7 +254,7 @@ struct dependent {
 static int wait_for_b(void *arg)
 {
     struct dependent *d = arg;
-    uint64_t until = spool_now_ns() + 2 * SPOOL_SEC;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
     while (!atomic_load(&d->b_ran) && spool_now_ns() < until)
         sleep_us(100);
     return atomic_load(&d->b_ran);
@@ -319,7 +319,7 @@ static int meet_all(void *arg)
 {
     struct rendezvous *rv = arg;
     atomic_fetch_add(&rv->arrived, 1);
-    uint64_t until = spool_now_ns() + 5 * SPOOL_SEC;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
     while (atomic_load(&rv->arrived) < RETIRE_THREADS && spool_now_ns() < until)
         sleep_us(200);
     int n = count_threads();
@@ -334,10 +334,10 @@ static int call_meet_all(void *arg)
     return spool_to_thread(meet_all, arg);
 }
 
-/* Polls until the process is back to `want` threads (up to 5 s). */
+/* Polls until the process is back to `want` threads (up to HANG_GUARD_NS). */
 static int wait_for_threads(int want)
 {
-    uint64_t until = spool_now_ns() + 5 * SPOOL_SEC;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
     int n;
     while ((n = count_threads()) > want && spool_now_ns() < until)
         spool_sleep_ms(5);
@@ -766,7 +766,7 @@ static int detached_from_a_thread(void *arg)
     rdetach.rt = spool_runtime_current();
     ck_assert_int_eq(pthread_create(&rdetach.th, NULL, spawn_and_detach, &rdetach), 0);
     ck_assert_int_eq(spool_to_thread(join_thread, &rdetach.th), 0);
-    uint64_t until = spool_now_ns() + 10 * SPOOL_SEC;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
     while ((atomic_load(&rdetach.ran) < DETACHED_REMOTE || atomic_load(&rdetach.reports) < DETACHED_REMOTE / 10) &&
            spool_now_ns() < until)
         spool_sleep_ms(1);

@@ -50,9 +50,25 @@
  * bigger results go through `arg`. */
 typedef int (*spool_fn)(void *arg);
 
-/* A running or finished task. Opaque. Owned by the runtime until it is
- * joined (spool_join / spool_gather free it); the pointer is invalid after. */
+/* A running or finished task. Opaque: a handle, not the record's address
+ * (it carries the record's generation; compare handles, never dereference
+ * them). Owned by the runtime until it is joined (spool_join /
+ * spool_gather free it); the handle is stale after. Calls given a stale
+ * handle — its task joined, or detached and ended, and its record possibly
+ * reused by a later spawn — detect it: the joins abort naming the call,
+ * the others return -EINVAL (spool_task_name: NULL). Exact until the
+ * record has been reused 64 times; see docs/errors.md, "Stale task
+ * handles". */
 typedef struct spool_task spool_task;
+
+/* The kernel interface a runtime's workers wait through (its driver). */
+typedef enum spool_backend {
+    SPOOL_BACKEND_AUTO = 0,     /* SPOOL_BACKEND in the environment ("io_uring",
+                                   "epoll", "auto"), else io_uring where the
+                                   kernel allows it, else epoll */
+    SPOOL_BACKEND_IO_URING = 1, /* io_uring; spool_run fails where it is refused */
+    SPOOL_BACKEND_EPOLL = 2,    /* epoll, with regular files on the blocking pool */
+} spool_backend;
 
 /* Runtime configuration. Zero in any field means its default; a NULL
  * pointer means all defaults. */
@@ -74,6 +90,14 @@ typedef struct spool_config {
      * spool_detach's caller: it must not suspend. */
     void (*on_task_error)(spool_task *task, int result, void *arg);
     void *on_task_error_arg;
+    /* The driver (see spool_backend); AUTO: the environment's choice, else
+     * a probe. Set here, it wins over the environment. */
+    spool_backend backend;
+    /* 1: no line on stderr when the probe finds io_uring refused and the
+     * runtime runs on epoll (the line names the cause: a seccomp filter,
+     * kernel.io_uring_disabled, the kernel version); 0: the line, once per
+     * process. */
+    int quiet_fallback;
 } spool_config;
 
 #define SPOOL_DEFAULT_BLOCKING_THREADS 64u
@@ -89,9 +113,10 @@ typedef struct spool_config {
  * every task still running is cancelled (its waits return -ECANCELED from
  * then on, as after spool_task_cancel) so that it cleans up and ends.
  * Returns: main's result (whatever int it returned).
- * Errors (main never ran): -EINVAL main is NULL or cfg is out of range;
- *   -EBUSY called from inside a task; -ENOMEM, -EAGAIN, or the errno of a
- *   failed io_uring set-up or thread creation.
+ * Errors (main never ran): -EINVAL main is NULL, cfg is out of range, or
+ *   SPOOL_BACKEND names no driver; -EBUSY called from inside a task;
+ *   -ENOMEM, -EAGAIN, or the errno of a failed driver set-up (-EPERM,
+ *   -ENOSYS for io_uring forced where it is refused) or thread creation.
  * Context: any thread that is not a spool worker. Blocks the caller, whose
  *   thread becomes worker 0 for the duration. */
 SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
@@ -140,7 +165,10 @@ SPOOL_API spool_task *spool_spawn_owned(spool_fn fn, void *arg, spool_drop_fn dr
  * Returns: the task's result.
  * Errors: -EINVAL task is NULL or is the calling task; -EPERM outside a
  *   task; -ECANCELED, -ETIMEDOUT as above. A task may be joined (or
- *   gathered) once only, and not after spool_detach.
+ *   gathered) once only, and not after spool_detach: a second join aborts
+ *   with a line naming the misuse ("spool: spool_join: task handle already
+ *   joined, gathered or detached (record reused by a later spawn)"),
+ *   before it touches the task now in the record (docs/errors.md).
  * Context: task context; may suspend. */
 SPOOL_API int spool_join(spool_task *task);
 
@@ -151,7 +179,8 @@ SPOOL_API int spool_join(spool_task *task);
  * Returns: 0, or the first negative result in argument order.
  * Errors: -EINVAL tasks is NULL with n > 0, or an entry is NULL or the
  *   calling task (no task is waited for or freed then); -EPERM outside a
- *   task. Each task may be gathered once and appear once.
+ *   task. Each task may be gathered once and appear once (else it aborts,
+ *   as spool_join does).
  * Context: task context; may suspend. */
 SPOOL_API int spool_gather(spool_task *const tasks[], size_t n, int results[]);
 
@@ -420,7 +449,9 @@ SPOOL_API size_t spool_queue_len(const spool_queue *q);
 /* Requests cancellation of `task` (which may be the caller). A task that
  * has not started yet still runs, and its first wait returns -ECANCELED.
  * Cancelling a finished task does nothing.
- * Returns: 0. Errors: -EINVAL task is NULL.
+ * Returns: 0. Errors: -EINVAL task is NULL or a stale handle (joined, or
+ *   detached and ended: the task now in its record is not cancelled;
+ *   see spool_task).
  * Context: any thread; never suspends. task must not have been joined,
  *   nor be a detached task that may have ended (spool_detach). */
 SPOOL_API int spool_task_cancel(spool_task *task);
@@ -487,7 +518,8 @@ SPOOL_API int spool_wait_for(spool_task *task, uint64_t timeout_ns);
  * Returns: the index of a finished task (the lowest, if several are).
  * Errors: -ETIMEDOUT none finished within timeout_ns (SPOOL_FOREVER: no
  *   limit; 0: just look); -EINVAL tasks NULL, n 0, or an entry NULL, the
- *   caller, or being joined; -ECANCELED; -EPERM outside a task. */
+ *   caller, being joined, or a stale handle; -ECANCELED; -EPERM outside a
+ *   task. */
 SPOOL_API int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns);
 
 /* ======================================================================
@@ -550,21 +582,30 @@ SPOOL_API int spool_group_cancel(spool_group *g);
  * default: a line on stderr naming the task). When main returns,
  * spool_run cancels every task still running, detached or not, waits
  * for them, and only then returns.
- * Returns: 0. Errors: -EINVAL task NULL or already joined or detached.
+ * Returns: 0. Errors: -EINVAL task NULL or already joined or detached
+ *   (also once its record holds another task: that one is left alone).
  * Context: any thread (a task spawned with spool_spawn_on may be detached
  *   by the thread that spawned it). */
 SPOOL_API int spool_detach(spool_task *task);
 
 /* Names a task for reports and debugging. The string is not copied: it
  * must outlive the task (a literal, usually). NULL clears the name.
- * Returns: 0. Errors: -EINVAL task NULL; -ENOMEM. Context: any thread;
- * the task must not have been joined, nor be a detached task that may
- * have ended. */
+ * Returns: 0. Errors: -EINVAL task NULL or a stale handle (see
+ * spool_task); -ENOMEM. Context: any thread; the task must not have been
+ * joined, nor be a detached task that may have ended. */
 SPOOL_API int spool_task_set_name(spool_task *task, const char *name);
-/* Returns: the name, or NULL if none. Context: any thread. */
+/* Returns: the name, or NULL if none (or task is NULL or stale).
+ * Context: any thread. */
 SPOOL_API const char *spool_task_name(const spool_task *task);
-/* Returns: the calling task, or NULL outside a task. Any thread. */
+/* Returns: the calling task (the handle its spawn returned), or NULL
+ * outside a task. Any thread. */
 SPOOL_API spool_task *spool_current(void);
+
+/* Returns: the name of the driver the calling worker's runtime runs on,
+ * "io_uring" or "epoll" (static strings), or NULL on a thread that is not
+ * one of its workers.
+ * Context: any thread. */
+SPOOL_API const char *spool_backend_name(void);
 
 /* ======================================================================
  * Threads: the blocking pool, and the runtime from other threads
@@ -614,7 +655,8 @@ SPOOL_API spool_task *spool_spawn_on_owned(spool_runtime *rt, spool_fn fn, void 
 
 /* Waits, blocking the calling thread, until task has finished; frees it.
  * Returns: the task's result. Errors: -EINVAL task NULL; -EPERM in a task
- *   (use spool_join there). Context: a plain thread. */
+ *   (use spool_join there). Joined twice, it aborts as spool_join does.
+ * Context: a plain thread. */
 SPOOL_API int spool_join_blocking(spool_task *task);
 
 /* ======================================================================
@@ -717,7 +759,10 @@ SPOOL_API int spool_listener_close(spool_listener *l);
  * resolution (-ENOENT no such host), socket, bind or listen. */
 SPOOL_API int spool_tcp_listen(const char *host, unsigned port, int backlog);
 /* Connects to host:port (IPv4 or IPv6, each resolved address in turn).
- * Returns: the connected fd. */
+ * Returns: the connected fd. Errors: -EINVAL host NULL (there is no
+ * "any address" to connect to: name one, "127.0.0.1" or "localhost") or
+ * bad port; the errno of resolution (-ENOENT no such host), socket or
+ * connect (the last address's); -EPERM outside a task. */
 SPOOL_API int spool_tcp_connect(const char *host, unsigned port);
 /* A Unix-domain stream listener on path (an existing socket file is
  * replaced) / a connection to one. Returns: the fd. */
@@ -740,9 +785,10 @@ SPOOL_API int spool_unix_connect(const char *path);
  * scopes, with the I/O calls' guarantee: bytes the kernel delivered are
  * never lost. A call the buffer serves whole does not wait and is not a
  * cancellation point. A cancelled, timed-out or failed read consumes
- * nothing it has not handed over (what it read stays buffered, and
- * readexactly reports through *got what it already stored in dst), so
- * the next read sees every byte.
+ * nothing it has not handed over (what it read stays buffered; only
+ * readexactly with a `got` hands bytes over before it succeeds, and
+ * reports through *got what it stored in dst), so the next read sees
+ * every byte.
  *
  * One task at a time may read a stream, and one at a time may write it;
  * a reader and a writer may run at once (the write side touches only fd).
@@ -781,14 +827,23 @@ SPOOL_API size_t spool_stream_buffered(const spool_stream *s);
 SPOOL_API int spool_stream_read(spool_stream *s, void *dst, size_t n);
 
 /* Reads exactly n bytes into dst (asyncio's readexactly), looping over
- * reads. If got is not NULL, *got is set on every return to the number of
- * bytes stored in dst and consumed from the stream (n on success): after
- * an error, those bytes are the caller's, and the stream holds the rest.
+ * reads. What a failed call leaves depends on got:
+ *   - got NULL: all or nothing. The n bytes gather in the stream's buffer
+ *     and are handed over once they are all there, so n may be at most
+ *     the buffer's size; a call that fails consumes nothing and leaves
+ *     dst alone: every byte it read stays buffered for the next read.
+ *   - got not NULL: any n; *got is set on every return to the number of
+ *     bytes stored in dst and consumed from the stream (n on success):
+ *     after an error, those bytes are the caller's, and the stream holds
+ *     the rest.
  * Returns: n.
- * Errors: -ENODATA EOF came after *got < n bytes (asyncio's
- *   IncompleteReadError; its partial is dst[0, *got)); the I/O calls'
- *   errors (-ECANCELED, -ETIMEDOUT, ...), again with *got bytes consumed;
- *   -EINVAL s NULL, dst NULL with n > 0, n > INT_MAX.
+ * Errors: -ENODATA EOF came first: with got, after *got < n bytes
+ *   (asyncio's IncompleteReadError; its partial is dst[0, *got)); without,
+ *   the bytes that came stay buffered (the next reads return them, then
+ *   0); the I/O calls' errors (-ECANCELED, -ETIMEDOUT, ...), again with
+ *   *got bytes consumed, or none without got; -EINVAL s NULL, dst NULL
+ *   with n > 0, n > INT_MAX, or got NULL with n above the buffer's size
+ *   (nothing consumed: such a read cannot be held back, pass got).
  * Context: task context; may suspend. */
 SPOOL_API int spool_stream_readexactly(spool_stream *s, void *dst, size_t n, size_t *got);
 
@@ -869,6 +924,7 @@ typedef struct spool_worker_stats {
 
 struct spool_stats {
     unsigned workers;                       /* entries used in worker[] */
+    const char *backend;                    /* the driver: "io_uring" or "epoll" */
     uint64_t alive;                         /* tasks spawned and not finished */
     spool_worker_stats total;               /* sums over the workers */
     spool_worker_stats worker[SPOOL_MAX_WORKERS];

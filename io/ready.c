@@ -1,0 +1,300 @@
+/*
+ * ready.c — the I/O calls on the epoll driver (see ready.h).
+ *
+ * Sockets: recv/send with MSG_DONTWAIT, so the fd's own O_NONBLOCK does
+ * not matter. accept sets O_NONBLOCK on the listening socket (once; it
+ * stays), since another acceptor may take the connection between the
+ * readiness and the call. connect sets it for the call and puts the
+ * flags back. Other pollable fds (pipes, eventfds, signalfds, ttys) get
+ * O_NONBLOCK too, as Go's runtime does (a blocking pipe write of more
+ * than the pipe holds would block the worker until a reader came), except
+ * standard input, output and error, which other processes may share:
+ * those, when blocking, and regular files and block devices go to the
+ * blocking pool, like open, statx and fsync.
+ */
+#include "ready.h"
+
+#include "driver.h"
+#include "scheduler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The checks every call makes before it starts (as spool__io_start):
+ * 0, or -ECANCELED / -ETIMEDOUT. The caller runs in a task (it is on an
+ * epoll runtime's worker). */
+static int may_start(void)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    return spool__wait_check(w->current);
+}
+
+/* The loop of a readiness call: `attempt` (an expression setting r, a
+ * ssize_t, and errno) until it does not say EAGAIN, waiting for `ev` on
+ * fd in between. */
+#define READY_LOOP(fd, ev, attempt)                      \
+    do {                                                 \
+        int rc_ = may_start();                           \
+        if (rc_)                                         \
+            return rc_;                                  \
+        for (;;) {                                       \
+            ssize_t r = (attempt);                       \
+            if (r >= 0)                                  \
+                return (int)r;                           \
+            if (errno == EINTR)                          \
+                continue;                                \
+            if (errno != EAGAIN && errno != EWOULDBLOCK) \
+                return -errno;                           \
+            rc_ = spool__fd_wait((fd), (ev));            \
+            if (rc_ < 0)                                 \
+                return rc_;                              \
+        }                                                \
+    } while (0)
+
+/* ---- the blocking pool: regular files -------------------------------------- */
+
+/* One file call for a pool thread: the arguments, the call, its result. */
+struct file_call {
+    int (*fn)(struct file_call *);
+    int fd, flags, iovcnt;
+    unsigned mode, mask;
+    const char *path;
+    void *buf;
+    const struct iovec *iov;
+    size_t n;
+    int64_t off;
+    struct statx *stx;
+};
+
+static int run_file_call(void *arg)
+{
+    struct file_call *c = arg;
+    int rc = c->fn(c);
+    return rc < 0 ? -errno : rc;
+}
+
+/* Runs c on the blocking pool; the task waits, and a cancellation that
+ * comes meanwhile shows at its next wait (the call has run: its result
+ * is not lost). */
+static int on_pool(struct file_call *c)
+{
+    return spool_to_thread(run_file_call, c);
+}
+
+/* ssize_t results of read(2)-like calls as int: n was capped by the
+ * caller. */
+static int do_read(struct file_call *c)
+{
+    return (int)(c->off < 0 ? read(c->fd, c->buf, c->n) : pread(c->fd, c->buf, c->n, c->off));
+}
+static int do_write(struct file_call *c)
+{
+    return (int)(c->off < 0 ? write(c->fd, c->buf, c->n) : pwrite(c->fd, c->buf, c->n, c->off));
+}
+static int do_readv(struct file_call *c)
+{
+    return (int)(c->off < 0 ? readv(c->fd, c->iov, c->iovcnt) : preadv(c->fd, c->iov, c->iovcnt, c->off));
+}
+static int do_writev(struct file_call *c)
+{
+    return (int)(c->off < 0 ? writev(c->fd, c->iov, c->iovcnt) : pwritev(c->fd, c->iov, c->iovcnt, c->off));
+}
+static int do_open(struct file_call *c)
+{
+    return open(c->path, c->flags | O_CLOEXEC, c->mode);
+}
+static int do_fsync(struct file_call *c)
+{
+    return c->flags ? fdatasync(c->fd) : fsync(c->fd);
+}
+static int do_statx(struct file_call *c)
+{
+    return statx(AT_FDCWD, c->path, c->flags, c->mask, c->stx);
+}
+
+/* What kind of fd: 1 a file epoll cannot watch (regular, block device,
+ * directory), 0 pollable, or a negative errno. */
+static int is_file(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+/* read/write/readv/writev: the pool for files (and blocking standard
+ * streams), readiness for the rest (made O_NONBLOCK first). */
+static int rw_call(struct file_call *c, uint32_t ev)
+{
+    int kind = is_file(c->fd);
+    if (kind < 0)
+        return kind;
+    if (kind)
+        return on_pool(c);
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK)) {
+        if (c->fd <= STDERR_FILENO)
+            return on_pool(c);
+        if (fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+            return -errno;
+    }
+    int rc = may_start();
+    if (rc)
+        return rc;
+    for (;;) {
+        rc = c->fn(c);
+        if (rc >= 0)
+            return rc;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        rc = spool__fd_wait(c->fd, ev);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int spool__ready_read(int fd, void *buf, size_t n, int64_t off)
+{
+    struct file_call c = {.fn = do_read, .fd = fd, .buf = buf, .n = n, .off = off};
+    return rw_call(&c, EPOLLIN);
+}
+
+int spool__ready_write(int fd, const void *buf, size_t n, int64_t off)
+{
+    struct file_call c = {.fn = do_write, .fd = fd, .buf = (void *)buf, .n = n, .off = off};
+    return rw_call(&c, EPOLLOUT);
+}
+
+int spool__ready_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    struct file_call c = {.fn = do_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    return rw_call(&c, EPOLLIN);
+}
+
+int spool__ready_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    struct file_call c = {.fn = do_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    return rw_call(&c, EPOLLOUT);
+}
+
+int spool__ready_open(const char *path, int flags, unsigned mode)
+{
+    struct file_call c = {.fn = do_open, .path = path, .flags = flags, .mode = mode};
+    return on_pool(&c);
+}
+
+int spool__ready_fsync(int fd, int datasync)
+{
+    struct file_call c = {.fn = do_fsync, .fd = fd, .flags = datasync};
+    return on_pool(&c);
+}
+
+int spool__ready_statx(const char *path, int flags, unsigned mask, struct statx *out)
+{
+    struct file_call c = {.fn = do_statx, .path = path, .flags = flags, .mask = mask, .stx = out};
+    return on_pool(&c);
+}
+
+int spool__ready_close(int fd)
+{
+    /* Not a cancellation point (as on io_uring): the fd is closed exactly
+     * once, here, on the worker (a close does not wait for I/O). */
+    return close(fd) < 0 ? -errno : 0;
+}
+
+/* ---- sockets ---------------------------------------------------------------- */
+
+int spool__ready_recv(int fd, void *buf, size_t n, int flags)
+{
+    READY_LOOP(fd, EPOLLIN, recv(fd, buf, n, flags | MSG_DONTWAIT));
+}
+
+int spool__ready_send(int fd, const void *buf, size_t n, int flags)
+{
+    READY_LOOP(fd, EPOLLOUT, send(fd, buf, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+}
+
+int spool__ready_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    READY_LOOP(fd, EPOLLIN, recvmsg(fd, msg, flags | MSG_DONTWAIT));
+}
+
+int spool__ready_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    READY_LOOP(fd, EPOLLOUT, sendmsg(fd, msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+}
+
+int spool__ready_accept(int fd, struct sockaddr *addr, unsigned *addrlen)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return -errno;
+    READY_LOOP(fd, EPOLLIN, accept4(fd, addr, (socklen_t *)addrlen, SOCK_CLOEXEC));
+}
+
+int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
+{
+    int rc = may_start();
+    if (rc)
+        return rc;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return -errno;
+    for (;;) {
+        if (connect(fd, addr, addrlen) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) { /* a Unix socket's full backlog: wait, try again */
+            rc = spool__fd_wait(fd, EPOLLOUT);
+            if (rc < 0)
+                break;
+            continue;
+        }
+        if (errno != EINPROGRESS) {
+            rc = -errno;
+            break;
+        }
+        rc = spool__fd_wait(fd, EPOLLOUT);
+        if (rc < 0)
+            break;
+        int err = 0;
+        socklen_t len = sizeof err;
+        rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
+        break;
+    }
+    if (!(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl);
+    return rc;
+}
+
+int spool__ready_poll(int fd, unsigned events)
+{
+    int rc = may_start();
+    if (rc)
+        return rc;
+    struct pollfd p = {.fd = fd, .events = (short)events};
+    int n = poll(&p, 1, 0);
+    if (n < 0)
+        return -errno;
+    if (n > 0)
+        return p.revents;
+    /* POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP have epoll's values. */
+    return spool__fd_wait(fd, events);
+}

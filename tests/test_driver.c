@@ -1,0 +1,270 @@
+/*
+ * test_driver.c — choosing the driver (runtime/driver.c): where a seccomp
+ * filter refuses io_uring_setup with EPERM, as Docker's default profile
+ * does, spool_run falls back to epoll, says why once on stderr, and the
+ * seed's three programs and an echo round trip run; SPOOL_BACKEND and
+ * spool_config.backend force a driver; a forced io_uring that is refused
+ * is spool_run's error.
+ *
+ * Each case runs in a child process of its own (the filter cannot be
+ * lifted, and the probe's verdict is kept per process), with its stderr
+ * in a file the parent reads.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <spool/spool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_util.h"
+
+#ifndef SPOOL_EXAMPLES_DIR
+#define SPOOL_EXAMPLES_DIR ""
+#endif
+
+/* Makes io_uring_setup fail with EPERM from now on in this process and
+ * its children (no extra tools: prctl and a four-instruction BPF). */
+static void refuse_io_uring(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        perror("seccomp");
+        _exit(99);
+    }
+}
+
+/* Runs fn in a child whose stderr goes to a temporary file; returns the
+ * child's wait status, and its stderr in *err (malloc'd). */
+static int in_child(int (*fn)(void), char **err)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fileno(f), STDERR_FILENO);
+        _exit(fn());
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    long len = lseek(fileno(f), 0, SEEK_END);
+    ck_assert_int_ge(len, 0);
+    char *buf = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(buf);
+    size_t got = (size_t)pread(fileno(f), buf, (size_t)len, 0);
+    buf[got <= (size_t)len ? got : 0] = 0;
+    fclose(f);
+    *err = buf;
+    return status;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* ---- an echo round trip and the backend's name -------------------------- */
+
+static int echo_peer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[64];
+    int n = spool_recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+        return -1;
+    return spool_send_all(fd, buf, (size_t)n, 0) == n ? 0 : -2;
+}
+
+static int echo_main(void *arg)
+{
+    const char *want = arg;
+    if (strcmp(spool_backend_name(), want) != 0)
+        return 10;
+    struct spool_stats *st = malloc(sizeof *st);
+    if (!st || spool_stats(st) != 0 || strcmp(st->backend, want) != 0)
+        return 11;
+    free(st);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return 12;
+    spool_task *t = spool_spawn(echo_peer, (void *)(intptr_t)sv[1]);
+    if (!t)
+        return 13;
+    char out[64];
+    if (spool_sleep_ms(1) != 0 || spool_send_all(sv[0], "ping", 4, 0) != 4)
+        return 14;
+    if (spool_recv(sv[0], out, sizeof out, 0) != 4 || memcmp(out, "ping", 4) != 0)
+        return 15;
+    if (spool_join(t) != 0)
+        return 16;
+    spool_close(sv[0]);
+    spool_close(sv[1]);
+    return 0;
+}
+
+/* Under the filter: two runtimes fall back (the line comes once), each
+ * does an echo round trip on epoll. */
+static int child_refused(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_io_uring();
+    for (int i = 0; i < 2; i++) {
+        int rc = spool_run(echo_main, "epoll", NULL);
+        if (rc != 0)
+            return 20 + rc;
+    }
+    return 0;
+}
+
+START_TEST(where_io_uring_is_refused_it_runs_on_epoll_and_says_why_once)
+{
+    char *err = NULL;
+    int status = in_child(child_refused, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    ck_assert_msg(count(err, "running on epoll") == 1, "stderr: %s", err);
+    ck_assert_msg(count(err, "EPERM") == 1, "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+static int child_quiet(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_io_uring();
+    spool_config cfg = {.quiet_fallback = 1};
+    return spool_run(echo_main, "epoll", &cfg);
+}
+
+START_TEST(quiet_fallback_says_nothing)
+{
+    char *err = NULL;
+    int status = in_child(child_quiet, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    ck_assert_msg(err[0] == 0, "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+static int child_forced_uring_refused(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_io_uring();
+    spool_config cfg = {.backend = SPOOL_BACKEND_IO_URING};
+    int rc = spool_run(echo_main, "io_uring", &cfg);
+    if (rc != -EPERM)
+        return 30;
+    setenv("SPOOL_BACKEND", "io_uring", 1);
+    return spool_run(echo_main, "io_uring", NULL) == -EPERM ? 0 : 31;
+}
+
+START_TEST(a_forced_io_uring_that_is_refused_is_spool_runs_error)
+{
+    char *err = NULL;
+    int status = in_child(child_forced_uring_refused, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    free(err);
+}
+END_TEST
+
+/* SPOOL_BACKEND=epoll and the config field choose epoll silently; the
+ * config wins over the environment; a name spool does not know is
+ * -EINVAL. */
+static int child_forced(void)
+{
+    setenv("SPOOL_BACKEND", "epoll", 1);
+    if (spool_run(echo_main, "epoll", NULL) != 0)
+        return 40;
+    spool_config cfg = {.backend = SPOOL_BACKEND_EPOLL};
+    unsetenv("SPOOL_BACKEND");
+    if (spool_run(echo_main, "epoll", &cfg) != 0)
+        return 41;
+    setenv("SPOOL_BACKEND", "kqueue", 1);
+    if (spool_run(echo_main, "epoll", NULL) != -EINVAL)
+        return 42;
+    if (spool_run(echo_main, "epoll", &cfg) != 0) /* the config's choice stands */
+        return 43;
+    cfg.backend = (spool_backend)7;
+    return spool_run(echo_main, "epoll", &cfg) == -EINVAL ? 0 : 44;
+}
+
+START_TEST(spool_backend_and_the_config_force_a_driver)
+{
+    char *err = NULL;
+    int status = in_child(child_forced, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    ck_assert_msg(err[0] == 0, "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+/* ---- the seed's programs under the filter ---------------------------------- */
+
+static const char *example_name;
+
+static int child_example(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_io_uring();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", SPOOL_EXAMPLES_DIR, example_name);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0)
+        dup2(null, STDOUT_FILENO);
+    execl(path, path, (char *)NULL);
+    perror(path);
+    return 98;
+}
+
+static const char *const seed_programs[] = {"hello", "gather", "semaphore"};
+
+START_TEST(the_seeds_programs_run_where_io_uring_is_refused)
+{
+    if (!SPOOL_EXAMPLES_DIR[0])
+        return; /* built without the examples */
+    example_name = seed_programs[_i];
+    char *err = NULL;
+    int status = in_child(child_example, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %d, stderr: %s", example_name,
+                  status, err);
+    ck_assert_msg(count(err, "running on epoll") == 1, "%s: stderr: %s", example_name, err);
+    free(err);
+}
+END_TEST
+
+static Suite *driver_suite(void)
+{
+    Suite *s = suite_create("driver");
+    ADD_TEST(s, where_io_uring_is_refused_it_runs_on_epoll_and_says_why_once);
+    ADD_TEST(s, quiet_fallback_says_nothing);
+    ADD_TEST(s, a_forced_io_uring_that_is_refused_is_spool_runs_error);
+    ADD_TEST(s, spool_backend_and_the_config_force_a_driver);
+    ADD_LOOP_TEST(s, the_seeds_programs_run_where_io_uring_is_refused, 3);
+    return s;
+}
+
+int main(void)
+{
+    return check_main(driver_suite, 120);
+}
