@@ -4,7 +4,7 @@
  * Plain threads take jobs from a FIFO under one mutex. A job lives on the
  * calling task's stack; the task waits for it with a shielded wait (a
  * thread cannot be interrupted, and the job's memory must outlive it), and
- * the thread hands the result back with a waiter grant (sync/waiter.h),
+ * the thread hands the result back with a waiter grant (runtime/waiter.h),
  * which unparks the task from outside the pool. Threads start on demand,
  * up to the cap, when the jobs queued outnumber the threads that will
  * take one (the idle ones and those starting): an idle thread serves one

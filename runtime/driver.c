@@ -89,6 +89,23 @@ static void probe(void)
         explain_setup_error(rc);
         return;
     }
+    /* A ring that can be set up but not entered (a seccomp filter that
+     * lets io_uring_setup through and refuses io_uring_enter) is refused
+     * all the same: a NOP must complete. */
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    struct io_uring_cqe *cqe = NULL;
+    io_uring_prep_nop(sqe);
+    rc = io_uring_submit_and_wait(&ring, 1);
+    if (rc >= 0)
+        rc = io_uring_peek_cqe(&ring, &cqe);
+    if (rc < 0) {
+        probe_rc = rc;
+        snprintf(probe_why, sizeof probe_why, "io_uring_enter refused (%s): a seccomp filter or container policy "
+                 "forbids it", strerror(-rc));
+        io_uring_queue_exit(&ring);
+        return;
+    }
+    io_uring_cqe_seen(&ring, cqe);
     struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
     if (!p) {
         probe_rc = -EINVAL;

@@ -4,7 +4,6 @@
  */
 #include "scheduler.h"
 #include "guard.h"
-#include "io.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -338,6 +337,19 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     worker_finish(w0);
     for (unsigned i = 1; i < started; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    int fatal = atomic_load_explicit(&rt->fatal_error, memory_order_relaxed); /* after the joins */
+    if (fatal) {
+        /* The driver failed for good (scheduler.c, driver_failed) with
+         * tasks still waiting: their stacks and buffers may still be the
+         * kernel's, and a blocking-pool thread may be busy for one. Close
+         * the drivers (the kernel then cancels what is in flight) and
+         * leave the rest allocated: a leak, not a use after free. */
+        for (unsigned i = 0; i < nworkers; i++)
+            spool__driver_exit(&rt->workers[i]);
+        pthread_mutex_destroy(&latch.mu);
+        pthread_cond_destroy(&latch.cv);
+        return fatal;
+    }
     if (rc == 0)
         rc = rt->main_result;
     if (rt->debug)

@@ -97,12 +97,13 @@
 #include "scheduler.h"
 
 #include "atomics.h"
-#include "io.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* Runs of the LIFO slot before its task must queue like the others:
  * Tokio's MAX_LIFO_POLLS_PER_TICK, which fixed ping-pong starvation. */
@@ -421,6 +422,46 @@ void spool__notify(spool__worker *w)
         spool__driver_wake(w, &rt->workers[v]);
 }
 
+/* A failing driver: the first failed wait of a streak starts its clock;
+ * each failure pauses the worker (1 ms, doubling to 100 ms) instead of
+ * spinning on a wait that returns at once; a streak that lasts
+ * SPOOL_DRIVER_FATAL_NS is fatal: the runtime stops and spool_run returns
+ * the error. A wait that works ends the streak. */
+#define SPOOL_DRIVER_FATAL_NS (1000u * 1000u * 1000u)
+#define SPOOL_DRIVER_BACKOFF_MIN_NS (1000u * 1000u)
+#define SPOOL_DRIVER_BACKOFF_MAX_NS (100u * 1000u * 1000u)
+
+static void begin_shutdown(spool__worker *w);
+
+static void driver_failed(spool__worker *w, int err)
+{
+    spool__runtime *rt = w->rt;
+    uint64_t now = spool_now_ns();
+    if (!w->driver_failing_since) {
+        w->driver_failing_since = now;
+        w->driver_backoff_ns = SPOOL_DRIVER_BACKOFF_MIN_NS;
+    }
+    if (!atomic_exchange_explicit(&rt->driver_error_said, true, memory_order_relaxed))
+        fprintf(stderr,
+                "spool: worker %u: waiting in the %s driver failed: %s; backing off, and ending "
+                "spool_run with this error if it lasts a second\n",
+                w->index, spool__backend_name(rt->backend), strerror(-err));
+    if (now - w->driver_failing_since >= SPOOL_DRIVER_FATAL_NS) {
+        int none = 0;
+        /* Relaxed: the shutdown flag's seq_cst store in begin_shutdown
+         * publishes it to the workers, and spool_run reads it after
+         * joining them. */
+        atomic_compare_exchange_strong_explicit(&rt->fatal_error, &none, err, memory_order_relaxed,
+                                                memory_order_relaxed);
+        begin_shutdown(w);
+        return;
+    }
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)w->driver_backoff_ns};
+    nanosleep(&ts, NULL);
+    if (w->driver_backoff_ns < SPOOL_DRIVER_BACKOFF_MAX_NS)
+        w->driver_backoff_ns *= 2;
+}
+
 /* The parking side of the protocol (W1-W5). Returns when w should look for
  * work again. */
 static void park(spool__worker *w)
@@ -479,6 +520,10 @@ static void park(spool__worker *w)
     }
     spool__owner_add(&w->stat_idle, 1, memory_order_relaxed);
     int woken = spool__driver_park(w, timeout); /* W5 */
+    if (woken < 0)
+        driver_failed(w, woken);
+    else
+        w->driver_failing_since = 0;
     uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
     uint64_t after = spool_now_ns();
     if (woken == 0 && end && after >= end) {

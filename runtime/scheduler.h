@@ -51,6 +51,8 @@ typedef struct spool__worker {
     uint64_t top_since;               /* when top_seen was first seen there */
     uint64_t idle_since;              /* when the worker last ran out of work; 0: busy */
     uint64_t wake_late_ns;            /* moving average of how late timed waits end */
+    uint64_t driver_failing_since;    /* when the driver's waits began to fail; 0: they work */
+    uint64_t driver_backoff_ns;       /* the pause after the next failed wait */
     uint64_t rng;                     /* xorshift state for victim choice */
     bool searching;                   /* counted in rt->nsearching */
     spool__ctx sched_ctx;             /* the worker's own stack while a task runs */
@@ -110,7 +112,12 @@ struct spool__runtime {
     _Atomic unsigned nidle;
     _Atomic uint64_t idle_mask[SPOOL__IDLE_WORDS];
     _Atomic bool main_done;           /* set (seq_cst) when main has exited */
-    _Atomic bool shutdown;            /* set once every task has exited */
+    _Atomic bool shutdown;            /* set once every task has exited, or on a fatal driver error */
+    /* A driver error that persisted (scheduler.c, driver_failed): the
+     * first worker to give up stores it (CAS from 0) and stops the
+     * runtime; spool_run returns it. */
+    _Atomic int fatal_error;
+    _Atomic bool driver_error_said;   /* the one line about a failing driver is out */
     int main_result;                  /* written by main's exit, read after shutdown */
     spool_task *main_task;
     struct spool__start_latch *latch; /* start-up rendezvous (runtime.c) */

@@ -92,7 +92,7 @@ struct __attribute__((aligned(SPOOL__TASK_ALIGN))) spool_task {
      * frame of the joiner waiting. While the task lives it is written once
      * by the joiner (CAS NULL -> frame) or spool_detach, and once by the
      * exit path (exchange -> DONE); acq_rel on both sides makes `result`
-     * visible to the joiner (sync/join.c). Spawn (NULL) and free (FREED)
+     * visible to the joiner (runtime/join.c). Spawn (NULL) and free (FREED)
      * write it while nobody else can. */
     _Atomic(struct spool__join_frame *) join;
     int result;                 /* written by the task before exit; read by its joiner after DONE */
@@ -132,7 +132,7 @@ static inline bool spool__task_cancel_requested(const spool_task *t)
 }
 
 /* A frame a joiner keeps on its own stack while it waits for one or more
- * tasks (sync/join.c). `pending` counts the tasks still running plus one
+ * tasks (runtime/join.c). `pending` counts the tasks still running plus one
  * reference of the joiner; whoever takes it to zero resumes the joiner. */
 struct spool__join_frame {
     _Atomic size_t pending;

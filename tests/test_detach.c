@@ -1,6 +1,6 @@
 /*
  * test_detach.c — detached tasks, names, the current task, and the end of
- * a run (sync/join.c spool_detach, runtime/names.c, runtime/runtime.c):
+ * a run (runtime/join.c spool_detach, runtime/names.c, runtime/runtime.c):
  * a detached task's record is freed at its exit; its failure is reported
  * once (on_task_error, or a line on stderr naming it), the -ECANCELED of
  * a cancellation never; detaching a finished task frees and reports it;

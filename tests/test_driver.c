@@ -4,7 +4,8 @@
  * does, spool_run falls back to epoll, says why once on stderr, and the
  * seed's three programs and an echo round trip run; SPOOL_BACKEND and
  * spool_config.backend force a driver; a forced io_uring that is refused
- * is spool_run's error.
+ * is spool_run's error; a driver whose waits keep failing (io_uring_enter
+ * refused) backs off and ends spool_run with the error.
  *
  * Each case runs in a child process of its own (the filter cannot be
  * lifted, and the probe's verdict is kept per process), with its stderr
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,13 +35,13 @@
 #define SPOOL_EXAMPLES_DIR ""
 #endif
 
-/* Makes io_uring_setup fail with EPERM from now on in this process and
+/* Makes system call nr fail with EPERM from now on in this process and
  * its children (no extra tools: prctl and a four-instruction BPF). */
-static void refuse_io_uring(void)
+static void refuse_syscall(int nr)
 {
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -50,10 +52,21 @@ static void refuse_io_uring(void)
     }
 }
 
+/* What Docker's default profile does: io_uring_setup fails with EPERM. */
+static void refuse_io_uring(void)
+{
+    refuse_syscall(__NR_io_uring_setup);
+}
+
+/* The CPU time (user + system) of the last child in_child reaped, and
+ * the wall time it took. */
+static uint64_t child_cpu_ns, child_wall_ns;
+
 /* Runs fn in a child whose stderr goes to a temporary file; returns the
  * child's wait status, and its stderr in *err (malloc'd). */
 static int in_child(int (*fn)(void), char **err)
 {
+    uint64_t t0 = spool_now_ns();
     FILE *f = tmpfile();
     ck_assert_ptr_nonnull(f);
     fflush(stdout);
@@ -65,7 +78,11 @@ static int in_child(int (*fn)(void), char **err)
         _exit(fn());
     }
     int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    struct rusage ru;
+    ck_assert_int_eq(wait4(pid, &status, 0, &ru), pid);
+    child_wall_ns = spool_now_ns() - t0;
+    child_cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * SPOOL_SEC +
+                   ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * SPOOL_USEC;
     long len = lseek(fileno(f), 0, SEEK_END);
     ck_assert_int_ge(len, 0);
     char *buf = malloc((size_t)len + 1);
@@ -219,6 +236,67 @@ START_TEST(spool_backend_and_the_config_force_a_driver)
 }
 END_TEST
 
+/* ---- io_uring_enter refused -------------------------------------------------- */
+
+/* A filter that lets io_uring_setup through and refuses io_uring_enter:
+ * the probe's NOP finds it, and epoll runs. */
+static int child_enter_refused(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_syscall(__NR_io_uring_enter);
+    return spool_run(echo_main, "epoll", NULL);
+}
+
+START_TEST(where_io_uring_enter_is_refused_it_runs_on_epoll)
+{
+    char *err = NULL;
+    int status = in_child(child_enter_refused, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    ck_assert_msg(count(err, "io_uring_enter refused") == 1 && count(err, "running on epoll") == 1,
+                  "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+/* Main waits for I/O that can never be submitted. */
+static int read_forever(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return 1;
+    char c;
+    return spool_recv(sv[0], &c, 1, 0);
+}
+
+/* io_uring forced, its waits refused from the first: spool_run must not
+ * spin nor hang, but say so once and end with the error. */
+static int child_forced_enter_refused(void)
+{
+    unsetenv("SPOOL_BACKEND");
+    refuse_syscall(__NR_io_uring_enter);
+    spool_config cfg = {.workers = 2, .backend = SPOOL_BACKEND_IO_URING};
+    int rc = spool_run(read_forever, NULL, &cfg);
+    return rc == -EPERM ? 0 : 50;
+}
+
+START_TEST(a_driver_that_keeps_failing_ends_spool_run_with_its_error)
+{
+    char *err = NULL;
+    int status = in_child(child_forced_enter_refused, &err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    ck_assert_msg(count(err, "driver failed") == 1, "stderr: %s", err);
+    /* Backing off, not spinning: a worker spinning on a wait that fails
+     * at once burns a core for the whole second (two workers here);
+     * backing off, the process sleeps nearly all of it. A fifth of the
+     * wall time holds on a loaded machine, where a spinning process would
+     * still get a third of a core. */
+    ck_assert_msg(child_cpu_ns < child_wall_ns / 5, "CPU %llu ms in %llu ms",
+                  (unsigned long long)(child_cpu_ns / SPOOL_MSEC), (unsigned long long)(child_wall_ns / SPOOL_MSEC));
+    free(err);
+}
+END_TEST
+
 /* ---- the seed's programs under the filter ---------------------------------- */
 
 static const char *example_name;
@@ -260,6 +338,8 @@ static Suite *driver_suite(void)
     ADD_TEST(s, quiet_fallback_says_nothing);
     ADD_TEST(s, a_forced_io_uring_that_is_refused_is_spool_runs_error);
     ADD_TEST(s, spool_backend_and_the_config_force_a_driver);
+    ADD_TEST(s, where_io_uring_enter_is_refused_it_runs_on_epoll);
+    ADD_TEST(s, a_driver_that_keeps_failing_ends_spool_run_with_its_error);
     ADD_LOOP_TEST(s, the_seeds_programs_run_where_io_uring_is_refused, 3);
     return s;
 }

@@ -1,5 +1,5 @@
 /*
- * test_gather.c — spool_gather and spool_join (sync/join.c) through the
+ * test_gather.c — spool_gather and spool_join (runtime/join.c) through the
  * API: results in argument order, the first error in argument order, tasks
  * that finished before the gather, a million tasks, and the asyncio seed's
  * gather example (sleepers of 100, 200 and 300 ms).

@@ -480,7 +480,7 @@ END_TEST
  * ring's 256), all completing in one burst. (With DEFER_TASKRUN the
  * kernel posts deferred completions in batches as the worker enters, so
  * the burst does not necessarily overflow the CQ ring; the overflow path
- * of io/reactor.c is not forced by this test.) */
+ * of runtime/reactor.c is not forced by this test.) */
 enum { OVERFLOW_PIPES = 4500 };
 
 static int main_cq_overflow(void *arg)

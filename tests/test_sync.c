@@ -2,7 +2,7 @@
  * test_sync.c — lock, event, condition, barrier and the bounded semaphore
  * (sync/lock.c, event.c, cond.c, barrier.c, sem.c) through the API: every
  * rule of their contracts in spool.h, the static initialisers, and the
- * races that the waiter protocol (sync/waiter.h) must win — a waiter
+ * races that the waiter protocol (runtime/waiter.h) must win — a waiter
  * cancelled or timing out in the same instant a permit, a wake-up or a
  * notify is handed to it — run for thousands of rounds on 2 and 4
  * workers, with every permit and every wake-up accounted for afterwards.
