@@ -64,6 +64,18 @@ static void queue_cancel(spool__worker *w, uint64_t target)
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+/* An operation's CQE: its result for the task, which is woken. */
+static void op_complete(spool__worker *w, const struct io_uring_cqe *cqe, spool__io_rec *rec)
+{
+    spool__io_op *op = (spool__io_op *)rec;
+    spool_task *t = op->task;
+    op->result = cqe->res;
+    w->io_inflight--;
+    atomic_store_explicit(&op->done, 1, memory_order_release); /* op may be gone from here on */
+    if (spool__unpark_claim(t))
+        spool__wake_fifo(w, t);
+}
+
 int spool__io_start(spool__io *io)
 {
     int rc = spool__wait_begin(&io->wt, UINT64_MAX);
@@ -75,6 +87,7 @@ int spool__io_start(spool__io *io)
         return -EBUSY;
     io->w = w;
     io->sqe = sqe;
+    io->op.rec.complete = op_complete;
     io->op.task = io->wt.task;
     atomic_init(&io->op.done, 0);
     io->op.result = 0;
@@ -125,7 +138,7 @@ uint64_t spool__io_tag(spool__worker *w, struct io_uring_sqe *sqe, const void *r
 
 int spool__io_finish(spool__io *io)
 {
-    io->user_data = spool__io_tag(io->w, io->sqe, &io->op, SPOOL__UD_OP);
+    io->user_data = spool__io_tag(io->w, io->sqe, &io->op.rec, SPOOL__UD_REC);
     int err = 0;
     /* Acquire (both loads): pairs with spool__io_complete's release
      * store of done, so op.result is the CQE's once done reads 1. */
@@ -155,19 +168,11 @@ void spool__io_complete(void *worker, const struct io_uring_cqe *cqe)
     spool__worker *w = worker;
     uint64_t ud = cqe->user_data;
     switch (ud & SPOOL__UD_TAG_MASK) {
-    case SPOOL__UD_OP: {
-        spool__io_op *op = (spool__io_op *)(uintptr_t)(ud & SPOOL__UD_PTR_MASK);
-        spool_task *t = op->task;
-        op->result = cqe->res;
-        w->io_inflight--;
-        atomic_store_explicit(&op->done, 1, memory_order_release); /* op may be gone from here on */
-        if (spool__unpark_claim(t))
-            spool__wake_fifo(w, t);
+    case SPOOL__UD_REC: {
+        spool__io_rec *rec = (spool__io_rec *)(uintptr_t)(ud & SPOOL__UD_PTR_MASK);
+        rec->complete(w, cqe, rec);
         return;
     }
-    case SPOOL__UD_LISTEN:
-        spool__listener_complete(w, cqe);
-        return;
     case SPOOL__UD_CANCEL_REQ:
         queue_cancel(w, (ud & ~SPOOL__UD_TAG_MASK) | ((uint64_t)cqe->res & SPOOL__UD_TAG_MASK));
         return;

@@ -25,14 +25,23 @@
 #include <liburing.h>
 
 /* user_data tags in the low 3 bits (records are 8-byte aligned). */
-#define SPOOL__UD_OP 0u          /* an operation's completion */
+#define SPOOL__UD_REC 0u         /* a record's completion: the record says how to handle it */
 #define SPOOL__UD_CANCEL_REQ 2u  /* MSG_RING from another worker: cancel this op */
 #define SPOOL__UD_CANCEL_ACK 3u  /* a CQE to ignore: ASYNC_CANCEL, MSG_RING and untaken-fd close (failures only) */
-#define SPOOL__UD_LISTEN 4u      /* a listener's multishot accept (listener.c) */
 #define SPOOL__UD_TAG_MASK UINT64_C(7)
 #define SPOOL__UD_PTR_MASK UINT64_C(0x0000fffffffffff8)
 
+/* The head of every record an SQE's user_data points to: the handler of
+ * its CQEs, so a completion finds its code through its record (an
+ * operation's, io.c; a listener's multishot accept, listener.c), not by a
+ * file's name. Owner worker only. */
+typedef struct spool__io_rec spool__io_rec;
+struct spool__io_rec {
+    void (*complete)(spool__worker *w, const struct io_uring_cqe *cqe, spool__io_rec *self);
+};
+
 typedef struct spool__io_op {
+    spool__io_rec rec;            /* first: user_data points here */
     spool_task *task;
     _Atomic int done;             /* 1 once result is set: the owner's release store publishes
                                    * result; the task's acquire loads (io.c) pair with it */
@@ -81,8 +90,6 @@ uint64_t spool__io_tag(spool__worker *w, struct io_uring_sqe *sqe, const void *r
  * come in 100 ms (a request can be lost; a late one is harmless). */
 void spool__io_cancel_and_retry_later(spool__wait *wt, spool__worker *owner, uint64_t user_data);
 
-/* A listener's completion (listener.c; owner only). */
-void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe);
 
 
 /* Handles one CQE that is not a wake-up message (reactor.c's reaping,

@@ -61,18 +61,21 @@
 #include <spool/spool.h>
 
 struct spool_listener {
+    spool__io_rec rec;       /* first: the multishot accept's user_data points here */
     int fd;
     _Atomic uint32_t lock;   /* spool__spin_lock over the fields below */
     bool closing;
     bool paused;             /* the owner cancelled the request: queue at the high mark */
     unsigned waiting;        /* tasks in spool_listener_accept that have not popped */
     spool__worker *owner;    /* ring holding the multishot accept; NULL: none armed */
-    uint64_t user_data;      /* the armed request's tag: l | seq << 48 | LISTEN */
+    uint64_t user_data;      /* the armed request's tag: &l->rec | seq << 48 | REC */
     spool_task *closer;      /* the task in spool_listener_close, to unpark */
     int *queue;              /* ring buffer of cap entries, len from head */
     size_t head, len, cap;
     spool_sem ready;         /* a permit per queued entry */
 };
+
+static void listener_complete(spool__worker *w, const struct io_uring_cqe *cqe, spool__io_rec *rec);
 
 #define LISTENER_QUEUE_MIN 16u
 /* Untaken fds at which the owner pauses the request (see Backpressure). */
@@ -87,6 +90,7 @@ spool_listener *spool_listener_open(int fd)
     spool_listener *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
+    l->rec.complete = listener_complete;
     l->fd = fd;
     atomic_init(&l->lock, 0);
     spool_sem_init(&l->ready, 0);
@@ -130,7 +134,7 @@ static int arm(spool_listener *l, spool__worker *w)
     if (!sqe)
         return -EBUSY;
     io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-    l->user_data = spool__io_tag(w, sqe, l, SPOOL__UD_LISTEN);
+    l->user_data = spool__io_tag(w, sqe, &l->rec, SPOOL__UD_REC);
     l->owner = w;
     l->paused = false;
     return 0;
@@ -152,9 +156,10 @@ static void close_untaken(spool__worker *w, int fd)
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
-void spool__listener_complete(spool__worker *w, const struct io_uring_cqe *cqe)
+/* The multishot accept's CQEs (owner only). */
+static void listener_complete(spool__worker *w, const struct io_uring_cqe *cqe, spool__io_rec *rec)
 {
-    spool_listener *l = (spool_listener *)(uintptr_t)(cqe->user_data & SPOOL__UD_PTR_MASK);
+    spool_listener *l = (spool_listener *)rec;
     bool more = cqe->flags & IORING_CQE_F_MORE;
     int res = cqe->res;
     spool__spin_lock(&l->lock);
