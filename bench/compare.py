@@ -811,7 +811,8 @@ def run_workload(wid, build, py, uv, quick, timeout, json_file, drivers):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool on the WORKLOADS.md workloads")
+    ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool (on io_uring and on epoll) "
+                                             "on the WORKLOADS.md workloads")
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000, W7 500, W8 2000, W9 20000) for CI")
     ap.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3 (default: all)")
@@ -842,7 +843,7 @@ def main():
 
     out(f"spool bench: build {build}; python {py} "
         f"({'with' if uv else 'without'} uvloop); {os.cpu_count()} CPUs; "
-        f"{'quick' if a.quick else 'full'} sizes; spool on each driver: {', '.join(DRIVERS)}")
+        f"{'quick' if a.quick else 'full'} sizes")
     bad = []
     bad_examples = run_examples(build, timeout)
     bad += [f"example {e}" for e in bad_examples]
