@@ -251,15 +251,15 @@ def print_grid(head, rows, note):
     out(note)
 
 
-def vs_io_uring(drivers):
-    """The header of the epoll-against-io_uring column: [] unless both ran."""
-    return ["epoll / io_uring"] if len(drivers) > 1 else []
+def vs_io_uring(drivers, figure):
+    """The header of the epoll-against-io_uring column of figure: [] unless both ran."""
+    return [f"{figure} epoll / io_uring"] if len(drivers) > 1 else []
 
 
 def print_table(results, ids, drivers):
     head = (["workload", "asyncio", "uvloop"]
             + [c for d in drivers for c in (f"spool {d} (1 worker)", f"spool {d} (all)")]
-            + vs_io_uring(drivers) + [f"{d} vs asyncio" for d in drivers])
+            + vs_io_uring(drivers, "wall") + [f"{d} vs asyncio" for d in drivers])
     rows = []
     for wid in ids:
         if wid in ("W6", "HTTP"):  # their own tables: print_w6_table, print_http_table
@@ -274,8 +274,8 @@ def print_table(results, ids, drivers):
                "W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
                "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
                "W7: files read per second; W9: per item through the queue. "
-               "epoll / io_uring: spool's wall time on epoll / on io_uring, all workers (1.10x: epoll "
-               "10% slower). vs asyncio: asyncio wall / spool (all) wall on that driver.")
+               "wall epoll / io_uring: spool's wall time on epoll / on io_uring, all workers (1.10x: "
+               "epoll 10% slower). vs asyncio: asyncio wall / spool (all) wall on that driver.")
 
 
 # ---- W6 tcp_echo: each server driven by bench/echo_client (WORKLOADS.md) ----
@@ -506,7 +506,7 @@ def print_w6_table(r, drivers):
     both = len(drivers) > 1
     head = (["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
              "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
-            + (["msgs/s epoll / io_uring", "CPU/msg epoll / io_uring"] if both else []))
+            + vs_io_uring(drivers, "msgs/s") + vs_io_uring(drivers, "CPU/msg"))
     rows = []
     for key, run in r.items():
         twin = io_uring_twin(r, key)
@@ -737,7 +737,7 @@ def print_http_table(r, drivers):
     bases = [k for k in ("asyncio protocol", "uvloop protocol") if k in r]
     both = len(drivers) > 1
     head = (["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
-            + [f"vs {b}" for b in bases] + vs_io_uring(drivers))
+            + [f"vs {b}" for b in bases] + vs_io_uring(drivers, "req/s"))
     rows = []
     for key, run in r.items():
         sides = [r[b] for b in bases] + ([io_uring_twin(r, key)] if both else [])
@@ -751,7 +751,8 @@ def print_http_table(r, drivers):
     if rows:
         print_grid(head, rows,
                    f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
-                   "server's req/s / X's req/s; epoll / io_uring: spool's req/s on epoll / on io_uring.")
+                   "server's req/s / X's req/s; req/s epoll / io_uring: spool's on epoll / on io_uring "
+                   "(0.90x: epoll serves 10% fewer).")
 
 
 def run_examples(build, timeout):
