@@ -141,10 +141,10 @@ int bench_report_print(const bench_report *r)
     double per_op_ns = r->ops > 0 ? (double)r->wall_ns / (double)r->ops : 0.0;
     int ok = r->ok != 0;
 
-    printf("{\"workload\":\"%s\",\"impl\":\"spool\",\"variant\":\"\",\"n\":%ld,"
-           "\"wall_s\":%.6f,\"per_op_ns\":%.1f,\"peak_rss_kib\":%ld,"
+    printf("{\"workload\":\"%s\",\"impl\":\"spool\",\"backend\":\"%s\",\"variant\":\"\","
+           "\"n\":%ld,\"wall_s\":%.6f,\"per_op_ns\":%.1f,\"peak_rss_kib\":%ld,"
            "\"base_rss_kib\":%ld,\"workers\":%d,\"ok\":%s%s%s}\n",
-           r->workload, r->n, wall_s, per_op_ns, bench_peak_rss_kib(),
+           r->workload, r->backend ? r->backend : "", r->n, wall_s, per_op_ns, bench_peak_rss_kib(),
            r->base_rss_kib, r->workers, ok ? "true" : "false",
            r->extra ? "," : "", r->extra ? r->extra : "");
     fflush(stdout);
@@ -163,6 +163,7 @@ static int bench_main_task(void *arg)
     struct bench_run *run = arg;
 
     run->report->workers = spool_workers();
+    run->report->backend = spool_backend_name(); /* the driver it runs on, not what was asked */
     return run->spec->task(run->state, run->report);
 }
 

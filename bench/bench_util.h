@@ -50,11 +50,14 @@ typedef struct bench_report {
     uint64_t wall_ns;     /* the timed part only */
     long base_rss_kib;    /* RSS just before the timed part */
     int workers;          /* spool_workers() seen inside the main task; 0 if unknown */
+    const char *backend;  /* spool_backend_name() seen inside the main task:
+                             "io_uring" or "epoll"; NULL (printed "") if it never ran */
     int ok;               /* nonzero: the result checked out */
     const char *extra;    /* more members, e.g. "\"fib_n\":25", or NULL */
 } bench_report;
 
-/* Prints r as one JSON line on stdout (peak RSS measured now) and flushes.
+/* Prints r as one JSON line on stdout (peak RSS measured now, "backend"
+ * from r->backend) and flushes.
  * Returns: the exit status for main(): 0 if r->ok, else 1. */
 int bench_report_print(const bench_report *r);
 
@@ -68,8 +71,8 @@ typedef struct bench_spec {
      * from it: prepares the state, and may change r->n and r->ops and set
      * r->extra. NULL: nothing to do. */
     void (*setup)(void *state, long n, bench_report *r);
-    /* The main task, with r->workers already set (and r->n, the workload's
-     * size unless setup changed it): runs the workload, times it
+    /* The main task, with r->workers and r->backend already set (and
+     * r->n, the workload's size unless setup changed it): runs it, times it
      * (r->base_rss_kib, r->wall_ns) and checks it (r->ok).
      * Returns: the main task's result: 0, or a negative errno when it could
      *   not run (then the report says ok false). */

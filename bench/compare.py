@@ -1,8 +1,17 @@
 #!/usr/bin/env python3
 """Runs the benchmark workloads of shared/bench/WORKLOADS.md side by side:
 Python asyncio, uvloop (where the interpreter can import it) and spool (the C
-programs of bench/, with all workers and, for W1-W3, with one worker), then
-prints a table. Usually started by bench/run, which builds spool first.
+programs of bench/, with all workers and, for W1-W3, W7-W9, with one worker),
+then prints a table. Usually started by bench/run, which builds spool first.
+
+Every spool program (and spool server) runs twice, once on each driver:
+SPOOL_BACKEND=io_uring, then SPOOL_BACKEND=epoll in its environment; its
+JSON row carries "backend", the driver it says it ran on (a row on the
+other driver than asked is a failure). The tables show both, the ratio of
+epoll to io_uring, and each driver's ratio against asyncio (and uvloop).
+The other sides run once. Where io_uring is refused (spool_run fails when
+it is forced, -EPERM under a seccomp filter), the io_uring rows are
+skipped with a note.
 
 usage: bench/compare.py [--quick] [--only W1,W3] [--json FILE] [--build DIR]
                         [--timeout S]
@@ -12,8 +21,10 @@ Every program prints one JSON line; each line received is appended to
 reports ok:false makes this script exit 1, after everything has been printed.
 """
 import argparse
+import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +48,7 @@ WORKLOADS = {
     "HTTP": ("http_plaintext", 5, 1, "http"),  # size: wrk seconds; driven by run_http (servers + wrk)
 }
 ONE_WORKER = ("W1", "W2", "W3", "W7", "W8", "W9")  # the C side also runs with --workers 1
+DRIVERS = ("io_uring", "epoll")  # every spool row runs on each (SPOOL_BACKEND)
 EXAMPLES = ("hello", "gather", "semaphore")
 
 
@@ -59,12 +71,39 @@ def has_uvloop(py):
         return False
 
 
-def run_capture(argv, timeout, merge_stderr=False):
+def driver_env(driver):
+    """The environment of a spool program that must run on driver."""
+    return dict(os.environ, SPOOL_BACKEND=driver)
+
+
+def usable_drivers(build, timeout):
+    """DRIVERS, or only epoll where io_uring is refused: a spool program forced
+    onto it (SPOOL_BACKEND=io_uring) then fails in spool_run (-EPERM under a
+    seccomp filter or kernel.io_uring_disabled; -ENOSYS without io_uring)."""
+    exe = os.path.join(build, "bench", "spool_w1_spawn_join")
+    if not os.path.exists(exe):
+        return DRIVERS  # every spool row says MISSING anyway
+    try:
+        rc, _, se = run_capture([exe, "--n", "1", "--workers", "1"], timeout, env=driver_env("io_uring"))
+    except (OSError, subprocess.SubprocessError):
+        return DRIVERS
+    m = re.search(r"spool_run: (.*)", se)
+    if rc == 0 or not m:
+        return DRIVERS
+    why = m.group(1).strip()
+    if why == os.strerror(errno.EPERM):
+        why += " (EPERM)"
+    out(f"note: io_uring is refused here (with SPOOL_BACKEND=io_uring, spool_run fails: {why}); "
+        "the io_uring rows and the raw io_uring floor are skipped, spool runs on epoll only")
+    return tuple(d for d in DRIVERS if d != "io_uring")
+
+
+def run_capture(argv, timeout, merge_stderr=False, env=None):
     """subprocess.run in its own process group, so that a timeout kills the
     program and anything it started. Returns (returncode, stdout, stderr)."""
     p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                         text=True, errors="replace", cwd=ROOT, start_new_session=True)
+                         text=True, errors="replace", cwd=ROOT, start_new_session=True, env=env)
     try:
         so, se = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -103,14 +142,14 @@ def tail(text, lines=15):
     return "\n".join("      | " + x for x in t[-lines:])
 
 
-def run_program(label, argv, timeout, json_file):
-    """Runs argv, prints a one-line summary, appends its JSON line to json_file."""
+def run_program(label, argv, timeout, json_file, env=None):
+    """Runs argv (in env), prints a one-line summary, appends its JSON line to json_file."""
     if not os.path.exists(argv[0]):
         out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
         return Run(label, "missing", detail=f"{argv[0]} not found")
     t0 = time.perf_counter()
     try:
-        rc, stdout, stderr = run_capture(argv, timeout)
+        rc, stdout, stderr = run_capture(argv, timeout, env=env)
     except subprocess.TimeoutExpired as e:
         so, se = e.stdout or "", e.stderr or ""
         out(f"  {label:<26} TIMEOUT after {timeout:g} s: {' '.join(argv)}")
@@ -190,41 +229,53 @@ def cell(run, figure):
     return f"{main}, {fmt_kib(r.get('peak_rss_kib', 0))}"
 
 
-def speedup(a, s):
-    if a is None or s is None or a.status != "ok" or s.status != "ok":
+def ratio(a, b, field="wall_s", digits=1):
+    """a's field / b's field ("2.0x"): with wall_s, asyncio's against spool's
+    is spool's speed-up. "-" unless both ran ok and b's field is not 0."""
+    if a is None or b is None or a.status != "ok" or b.status != "ok":
         return "-"
-    sw = s.row.get("wall_s") or 0
-    if sw <= 0:
+    den = b.row.get(field) or 0
+    if den <= 0:
         return "-"
-    return f"{a.row['wall_s'] / sw:.1f}x"
+    return f"{(a.row.get(field) or 0) / den:.{digits}f}x"
 
 
-def print_table(results, ids):
-    head = ["workload", "asyncio", "uvloop", "spool (1 worker)", "spool (all)", "speed-up vs asyncio"]
+def print_grid(head, rows, note):
+    """Prints head and rows (lists of strings) as a markdown table, then note."""
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    for cols in [head, None] + rows:
+        if cols is None:
+            out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        else:
+            out("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
+    out(note)
+
+
+def vs_io_uring(drivers, figure):
+    """The header of the epoll-against-io_uring column of figure: [] unless both ran."""
+    return [f"{figure} epoll / io_uring"] if len(drivers) > 1 else []
+
+
+def print_table(results, ids, drivers):
+    head = (["workload", "asyncio", "uvloop"]
+            + [c for d in drivers for c in (f"spool {d} (1 worker)", f"spool {d} (all)")]
+            + vs_io_uring(drivers, "wall") + [f"{d} vs asyncio" for d in drivers])
     rows = []
     for wid in ids:
-        if wid == "HTTP":  # its own table: print_http_table
-            continue
-        if wid == "W6":  # its own table: print_w6_table
+        if wid in ("W6", "HTTP"):  # their own tables: print_w6_table, print_http_table
             continue
         name, _, _, figure = WORKLOADS[wid]
         r = results.get(wid, {})
-        rows.append([f"{wid} {name}", cell(r.get("asyncio"), figure), cell(r.get("uvloop"), figure),
-                     cell(r.get("spool1"), figure), cell(r.get("spool"), figure),
-                     speedup(r.get("asyncio"), r.get("spool"))])
-    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
-
-    def line(cols):
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
-
-    out(line(head))
-    out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        out(line(r))
-    out("W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
-        "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
-        "W7: files read per second; "
-        "W9: per item through the queue. Speed-up: asyncio wall / spool (all) wall.")
+        rows.append([f"{wid} {name}", cell(r.get("asyncio"), figure), cell(r.get("uvloop"), figure)]
+                    + [cell(r.get(f"{k} {d}"), figure) for d in drivers for k in ("spool1", "spool")]
+                    + [ratio(r.get(f"spool {d}"), r.get("spool io_uring"), digits=2) for d in drivers[1:]]
+                    + [ratio(r.get("asyncio"), r.get(f"spool {d}")) for d in drivers])
+    print_grid(head, rows,
+               "W1-W3: time per op (W1, W2: per task; W3: per hand-off), peak RSS; "
+               "W4, W5: wall time (ideal 1.000 s), peak RSS; W8: per cancelled wait (wall / N); "
+               "W7: files read per second; W9: per item through the queue. "
+               "wall epoll / io_uring: spool's wall time on epoll / on io_uring, all workers (1.10x: "
+               "epoll 10% slower). vs asyncio: asyncio wall / spool (all) wall on that driver.")
 
 
 # ---- W6 tcp_echo: each server driven by bench/echo_client (WORKLOADS.md) ----
@@ -297,11 +348,11 @@ def w6_stop(p, grace=10.0):
     return None
 
 
-def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_file):
-    """Starts argv (a server taking --port 0 and printing "listening on H:P" on
-    stderr), waits until it accepts, warms it with one connection, runs the
-    client for dur seconds with conns connections, measures the server's CPU
-    from /proc/PID/stat around the client's run, stops it. Returns a Run."""
+def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_file, env=None):
+    """Starts argv (in env; a server taking --port 0 and printing "listening on
+    H:P" on stderr), waits until it accepts, warms it with one connection, runs
+    the client for dur seconds with conns connections, measures the server's
+    CPU from /proc/PID/stat around the client's run, stops it. Returns a Run."""
     import tempfile
     if not os.path.exists(argv[0]):
         out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
@@ -313,7 +364,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
     p = None
     try:
         p = subprocess.Popen(argv + ["--port", "0"], stdout=subprocess.DEVNULL, stderr=err,
-                             cwd=ROOT, start_new_session=True)
+                             cwd=ROOT, start_new_session=True, env=env)
         port = None
         deadline = time.monotonic() + min(30.0, timeout)
         while port is None and time.monotonic() < deadline and p.poll() is None:
@@ -359,6 +410,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
                "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
                "server_cpu_us_per_msg": round((cpu1 - cpu0) * 1e6 / msgs, 2) if msgs and None not in (cpu0, cpu1) else 0.0,
                "ok": bool(ok)}
+        row = with_backend(row, serr)
         if json_file is not None:
             json_file.write(json.dumps(row) + "\n")
             json_file.flush()
@@ -384,26 +436,57 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
         err.close()
 
 
-def run_w6(build, py, uv, quick, timeout, json_file):
-    """W6 for every server: spool, the raw io_uring floor, asyncio
-    streams/protocol, uvloop streams/protocol (when importable).
-    Returns {key: Run}."""
+def with_backend(row, server_stderr):
+    """A spool server's row with "backend" after "impl": the driver its
+    "backend: DRIVER" line on stderr names (examples/*_server.c). Other rows
+    as they are."""
+    if row.get("impl") != "spool":
+        return row
+    m = re.search(r"^backend: (\S+)$", server_stderr, re.M)
+    out_row = {}
+    for k, v in row.items():
+        out_row[k] = v
+        if k == "impl":
+            out_row["backend"] = m.group(1) if m else ""
+    return out_row
+
+
+def on_driver(run, driver):
+    """run, failed if it ran on another driver than SPOOL_BACKEND asked."""
+    got = (run.row or {}).get("backend")
+    if run.status == "ok" and got != driver:
+        out(f"  {run.label:<26} FAILED: SPOOL_BACKEND={driver}, but it ran on {got or '?'}")
+        run.status, run.detail = "failed", f"ran on {got or '?'}"
+    return run
+
+
+# The kernel floor of each driver: a raw single-threaded server (bench/echo_floor.c)
+# doing only the recv and the send of each message, so every run shows how
+# much of the servers' CPU per message is loopback TCP that no server avoids.
+W6_FLOORS = {"io_uring": ("raw_uring", "uring-recv"), "epoll": ("raw_epoll", "epoll")}  # impl, --mode
+
+
+def run_w6(build, py, uv, quick, timeout, json_file, drivers):
+    """W6 for every server: spool on each driver (all workers, then one),
+    the raw floor of each driver, asyncio streams/protocol, uvloop
+    streams/protocol (when importable). Returns {key: Run}."""
     dur, conns = W6_SIZES["quick" if quick else "full"]
     out(f"== W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
         f"client {W6_CLIENT_THREADS} thread)")
     client = os.path.join(build, "bench", "echo_client")
     script = os.path.join(HERE, "asyncio", "w6_echo_server.py")
-    r = {"spool": run_w6_server("spool", "spool", "", [os.path.join(build, "examples", "echo_server")],
-                                client, dur, conns, timeout, json_file)}
-    r["spool --workers 1"] = run_w6_server("spool --workers 1", "spool", "",
-                                           [os.path.join(build, "examples", "echo_server"), "--workers", "1"],
-                                           client, dur, conns, timeout, json_file)
-    # The kernel floor: a raw single-threaded io_uring server (bench/echo_floor.c)
-    # doing only the recv and the send of each message, so every run shows how
-    # much of the servers' CPU per message is loopback TCP that no server avoids.
-    r["raw io_uring (floor)"] = run_w6_server("raw io_uring (floor)", "raw_uring", "recv",
-                                              [os.path.join(build, "bench", "echo_floor"), "--mode", "uring-recv"],
-                                              client, dur, conns, timeout, json_file)
+    echo = os.path.join(build, "examples", "echo_server")
+    r = {}
+    for workers in ([], ["--workers", "1"]):
+        for d in drivers:
+            key = " ".join(["spool", d] + workers)
+            r[key] = on_driver(run_w6_server(key, "spool", "", [echo] + workers, client, dur, conns,
+                                             timeout, json_file, driver_env(d)), d)
+    for d in drivers:
+        impl, mode = W6_FLOORS[d]
+        key = f"raw {d} (floor)"
+        r[key] = run_w6_server(key, impl, "recv", [os.path.join(build, "bench", "echo_floor"), "--mode", mode],
+                               client, dur, conns, timeout, json_file)
     for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
         for v in ("streams", "protocol"):
             r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,
@@ -412,30 +495,33 @@ def run_w6(build, py, uv, quick, timeout, json_file):
     return r
 
 
-def print_w6_table(r):
+def io_uring_twin(r, key):
+    """The row a row on epoll is set against: the same server on io_uring
+    ("spool epoll --workers 1" -> "spool io_uring --workers 1"); else None."""
+    return r.get(key.replace("epoll", "io_uring")) if "epoll" in key else None
+
+
+def print_w6_table(r, drivers):
     base = r.get("asyncio streams")
-    head = ["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
-            "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
+    both = len(drivers) > 1
+    head = (["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
+             "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
+            + vs_io_uring(drivers, "msgs/s") + vs_io_uring(drivers, "CPU/msg"))
     rows = []
     for key, run in r.items():
+        twin = io_uring_twin(r, key)
+        sides = [base, twin] if both else [base]
+        vs = [ratio(run, b, f, 2) for b in sides for f in ("msgs_per_s", "server_cpu_us_per_msg")]
         if run.status != "ok":
-            rows.append([key, run.status.upper()] + ["-"] * 5)
+            rows.append([key, run.status.upper()] + ["-"] * (3 + len(vs)))
             continue
         x = run.row
-        rel, cpu = "-", "-"
-        if base is not None and base.status == "ok" and base.row["msgs_per_s"] and base.row["server_cpu_us_per_msg"]:
-            rel = f"{x['msgs_per_s'] / base.row['msgs_per_s']:.2f}x"
-            cpu = f"{x['server_cpu_us_per_msg'] / base.row['server_cpu_us_per_msg']:.2f}x"
         rows.append([key, f"{x['msgs_per_s']:.0f}", f"{x['p50_us']:.0f}", f"{x['p99_us']:.0f}",
-                     f"{x['server_cpu_us_per_msg']:.2f}", rel, cpu])
-    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
-    for cols in [head, None] + rows:
-        if cols is None:
-            out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        else:
-            out("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
-    out("W6: one load client (bench/echo_client) for every server; server CPU = its utime+stime "
-        "over the client's run / messages echoed.")
+                     f"{x['server_cpu_us_per_msg']:.2f}"] + vs)
+    print_grid(head, rows,
+               "W6: one load client (bench/echo_client) for every server; server CPU = its utime+stime "
+               "over the client's run / messages echoed. epoll / io_uring: a row on epoll against the "
+               "same server on io_uring.")
 
 
 # ---- HTTP http_plaintext: each server driven by wrk (WORKLOADS.md) ----------
@@ -535,9 +621,10 @@ def http_parse_wrk(text):
             http_latency_us(text, 99), int(total.group(1)) if total else 0, errors)
 
 
-def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeout, json_file):
-    """Starts one server, checks one response, warms it, runs wrk against it,
-    stops it. Returns a Run whose row is the JSON line of WORKLOADS.md."""
+def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeout, json_file, env=None):
+    """Starts one server (in env), checks one response, warms it, runs wrk
+    against it, stops it. Returns a Run whose row is the JSON line of
+    WORKLOADS.md."""
     import tempfile
     if not os.path.exists(argv[0]):
         out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
@@ -547,7 +634,7 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
     err = tempfile.TemporaryFile(mode="w+")
     try:
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
-                             start_new_session=True)
+                             start_new_session=True, env=env)
     except OSError as e:
         err.close()
         out(f"  {label:<26} FAILED to start: {e}")
@@ -594,6 +681,8 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
     err.seek(0)
     err_text = err.read()
     err.close()
+    if row is not None:
+        row = with_backend(row, err_text)
     if row is not None and json_file is not None:
         json_file.write(json.dumps(row) + "\n")
         json_file.flush()
@@ -618,9 +707,10 @@ def http_proc_rss_kib(pid):
         return 0
 
 
-def run_http(build, py, uv, quick, timeout, json_file):
+def run_http(build, py, uv, quick, timeout, json_file, drivers):
     """HTTP plaintext for every server: spool (examples/http_server, all
-    workers), asyncio Protocol, uvloop Protocol. Skipped if wrk is missing."""
+    workers) on each driver, asyncio Protocol, uvloop Protocol. Skipped if
+    wrk is missing. Returns {key: Run}."""
     dur, conns = HTTP_SIZES["quick" if quick else "full"]
     wrk = shutil.which("wrk")
     out(f"== HTTP http_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
@@ -632,51 +722,37 @@ def run_http(build, py, uv, quick, timeout, json_file):
     r = {}
     script = os.path.join(HERE, "asyncio", "http_server.py")
     ncpu = os.cpu_count() or 1
-    r["spool"] = run_http_server("spool (all workers)", "spool", "",
-                                 [os.path.join(build, "examples", "http_server")], ncpu,
-                                 wrk, dur, conns, timeout, json_file)
-    r["asyncio"] = run_http_server("asyncio protocol", "asyncio", "protocol",
-                                   [py, script, "--loop", "asyncio"], 1, wrk, dur, conns, timeout,
-                                   json_file)
-    if uv:
-        r["uvloop"] = run_http_server("uvloop protocol", "uvloop", "protocol",
-                                      [py, script, "--loop", "uvloop"], 1, wrk, dur, conns, timeout,
-                                      json_file)
+    for d in drivers:
+        r[f"spool {d}"] = on_driver(run_http_server(f"spool {d}", "spool", "",
+                                                    [os.path.join(build, "examples", "http_server")], ncpu,
+                                                    wrk, dur, conns, timeout, json_file, driver_env(d)), d)
+    for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
+        r[f"{loop} protocol"] = run_http_server(f"{loop} protocol", loop, "protocol",
+                                                [py, script, "--loop", loop], 1, wrk, dur, conns, timeout,
+                                                json_file)
     return r
 
 
-def print_http_table(r):
-    head = ["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req",
-            "peak RSS", "spool speed-up"]
+def print_http_table(r, drivers):
+    bases = [k for k in ("asyncio protocol", "uvloop protocol") if k in r]
+    both = len(drivers) > 1
+    head = (["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
+            + [f"vs {b}" for b in bases] + vs_io_uring(drivers, "req/s"))
     rows = []
-    sp = r.get("spool")
-    for key, name in (("spool", "spool"), ("asyncio", "asyncio (protocol)"),
-                      ("uvloop", "uvloop (protocol)")):
-        run = r.get(key)
-        if run is None:
-            continue
+    for key, run in r.items():
+        sides = [r[b] for b in bases] + ([io_uring_twin(r, key)] if both else [])
+        vs = [ratio(run, b, "req_per_s", 2) for b in sides]
         if run.status != "ok":
-            rows.append([name, run.status.upper(), "-", "-", "-", "-", "-"])
+            rows.append([key, run.status.upper()] + ["-"] * 4 + vs)
             continue
         x = run.row
-        up = "-"
-        if key != "spool" and sp is not None and sp.status == "ok" and x["req_per_s"]:
-            up = f"{sp.row['req_per_s'] / x['req_per_s']:.2f}x"
-        rows.append([name, f"{x['req_per_s']:,.0f}", str(x["p50_us"]), str(x["p99_us"]),
-                     str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"]), up])
-    if not rows:
-        return
-    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
-
-    def line(cols):
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
-
-    out(line(head))
-    out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for x in rows:
-        out(line(x))
-    out(f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; spool speed-up = "
-        "spool req/s / that server's req/s.")
+        rows.append([key, f"{x['req_per_s']:,.0f}", str(x["p50_us"]), str(x["p99_us"]),
+                     str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"])] + vs)
+    if rows:
+        print_grid(head, rows,
+                   f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
+                   "server's req/s / X's req/s; req/s epoll / io_uring: spool's on epoll / on io_uring "
+                   "(0.90x: epoll serves 10% fewer).")
 
 
 def run_examples(build, timeout):
@@ -708,8 +784,36 @@ def run_examples(build, timeout):
     return failed
 
 
+def run_workload(wid, build, py, uv, quick, timeout, json_file, drivers):
+    """One of W1-W5, W7-W9: asyncio, uvloop (when importable), then spool on
+    each driver (with one worker where ONE_WORKER says, then with all).
+    Returns {key: Run}: "asyncio", "uvloop", "spool1 DRIVER", "spool DRIVER"."""
+    name, full, small, _ = WORKLOADS[wid]
+    size = small if quick else full
+    stem = f"w{wid[1:]}_{name}"
+    out(f"== {wid} {name} (--n {size})")
+    r = {}
+    script = os.path.join(HERE, "asyncio", stem + ".py")
+    if not os.path.exists(script):
+        out(f"  {'asyncio':<26} MISSING: {script}")
+        r["asyncio"] = Run("asyncio", "missing")
+    else:
+        for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
+            r[loop] = run_program(loop, [py, script, "--n", str(size), "--loop", loop], timeout, json_file)
+    exe = os.path.join(build, "bench", "spool_" + stem)
+    for key, workers in (("spool1", ["--workers", "1"]), ("spool", [])):
+        if key == "spool1" and wid not in ONE_WORKER:
+            continue
+        for d in drivers:
+            label = " ".join(["spool", d] + workers)
+            r[f"{key} {d}"] = on_driver(run_program(label, [exe, "--n", str(size)] + workers, timeout,
+                                                    json_file, driver_env(d)), d)
+    return r
+
+
 def main():
-    ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool on the WORKLOADS.md workloads")
+    ap = argparse.ArgumentParser(description="asyncio vs uvloop vs spool (on io_uring and on epoll) "
+                                             "on the WORKLOADS.md workloads")
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes (W1 20000, W2 fib 15, W3 20000, W4 2000, W5 2000, W7 500, W8 2000, W9 20000) for CI")
     ap.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3 (default: all)")
@@ -748,51 +852,27 @@ def main():
         out(f"note: {py} cannot import uvloop; the uvloop column is skipped "
             "(apt-get install python3-uvloop)")
 
+    drivers = usable_drivers(build, timeout)
     results = {}
     for wid in ids:
-        if wid == "HTTP":
-            results[wid] = run_http(build, py, uv, a.quick, timeout, json_file)
-            bad += [f"HTTP {x.label} {x.status}" for x in results[wid].values() if x.status != "ok"]
-            continue
-        if wid == "W6":
-            results[wid] = run_w6(build, py, uv, a.quick, timeout, json_file)
-            bad += [f"W6 {x.label} {x.status}" for x in results[wid].values() if x.status != "ok"]
-            continue
-        name, full, quick, _ = WORKLOADS[wid]
-        size = quick if a.quick else full
-        stem = f"w{wid[1:]}_{name}"
-        out(f"== {wid} {name} (--n {size})")
-        r = results[wid] = {}
-        script = os.path.join(HERE, "asyncio", stem + ".py")
-        if not os.path.exists(script):
-            out(f"  {'asyncio':<26} MISSING: {script}")
-            r["asyncio"] = Run("asyncio", "missing")
+        if wid in ("W6", "HTTP"):
+            runner = run_w6 if wid == "W6" else run_http
+            r = results[wid] = runner(build, py, uv, a.quick, timeout, json_file, drivers)
         else:
-            r["asyncio"] = run_program("asyncio", [py, script, "--n", str(size), "--loop", "asyncio"],
-                                       timeout, json_file)
-            if uv:
-                r["uvloop"] = run_program("uvloop", [py, script, "--n", str(size), "--loop", "uvloop"],
-                                          timeout, json_file)
-        exe = os.path.join(build, "bench", "spool_" + stem)
-        if wid in ONE_WORKER:
-            r["spool1"] = run_program("spool --workers 1", [exe, "--n", str(size), "--workers", "1"],
-                                      timeout, json_file)
-        r["spool"] = run_program("spool (all workers)", [exe, "--n", str(size)], timeout, json_file)
-        for run in r.values():
-            if run.status != "ok":
-                bad.append(f"{wid} {run.label} {run.status}")
+            r = results[wid] = run_workload(wid, build, py, uv, a.quick, timeout, json_file, drivers)
+        bad += [f"{wid} {x.label} {x.status}" for x in r.values() if x.status != "ok"]
 
     if json_file is not None:
         json_file.close()
     out("")
     if any(w not in ("W6", "HTTP") for w in ids):
-        print_table(results, ids)
+        print_table(results, ids, drivers)
     if results.get("HTTP"):
         out("")
-        print_http_table(results["HTTP"])
+        print_http_table(results["HTTP"], drivers)
     if "W6" in results:
         out("")
-        print_w6_table(results["W6"])
+        print_w6_table(results["W6"], drivers)
     if a.json:
         out(f"JSON lines: {a.json}")
     if bad:

@@ -34,7 +34,8 @@
  * ring fd is registered, as spool's reactor does. Sends use MSG_NOSIGNAL.
  * Prints "listening on 127.0.0.1:PORT" (--port 0: a free port) and then
  * "mode=M ring flags=0x.." on stderr; runs until SIGINT or SIGTERM.
- * bench/run's W6 runs it in uring-recv mode as the "kernel floor" row.
+ * bench/run's W6 runs it in uring-recv mode as io_uring's "kernel floor" row,
+ * and in epoll mode as the epoll driver's.
  *
  * Per-connection ordering: a connection has at most one send in flight;
  * in multishot mode, data that arrives while a send is in flight waits in

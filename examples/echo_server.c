@@ -20,7 +20,8 @@
  *   --idle-ms close a connection that sends nothing for that long, or
  *            does not take an echo within that long (default 60000;
  *            0: never), so idle clients cannot hold every fd
- * Prints "listening on HOST:PORT" on stderr once it accepts connections;
+ * Prints "backend: DRIVER" (spool_backend_name(): io_uring or epoll) and
+ * then "listening on HOST:PORT" on stderr once it accepts connections;
  * stops cleanly on SIGINT or SIGTERM (spool_signal_wait; the accept loop
  * is cancelled, then spool_run's shutdown cancels the connections still
  * open).
@@ -271,7 +272,7 @@ static int main_task(void *arg)
                 spool_strerror(rc));
         return rc;
     }
-    fprintf(stderr, "listening on %s:%u\n", s->host, s->port);
+    fprintf(stderr, "backend: %s\nlistening on %s:%u\n", spool_backend_name(), s->host, s->port);
     /* The stop signals are blocked in every thread (main, before
      * spool_run): only this wait takes them. */
     int sig = spool_signal_wait(&o->stop_signals);

@@ -33,7 +33,8 @@
  *     answered 503 if the socket takes it at once, and closed: the
  *     accept loop spawns with spool_spawn_owned, whose drop closes the fd.
  *   - SIGINT / SIGTERM: stop accepting, cancel the connections, exit 0.
- *   - prints "listening on HOST:PORT" on stderr when it accepts (--port 0:
+ *   - prints "backend: DRIVER" (spool_backend_name(): io_uring or epoll)
+ *     and "listening on HOST:PORT" on stderr when it accepts (--port 0:
  *     the port the kernel picked).
  *
  * Memory: one 32 KiB record per connection (input and output buffers),
@@ -612,7 +613,7 @@ static int main_task(void *arg)
         return 1;
     }
     spool_detach(acc);
-    fprintf(stderr, "listening on %s:%u\n", opt_host, port);
+    fprintf(stderr, "backend: %s\nlistening on %s:%u\n", spool_backend_name(), opt_host, port);
 
     /* Until SIGINT or SIGTERM (blocked in every thread: main blocked them
      * before spool_run). */
