@@ -4,6 +4,8 @@
 #include "io.h"
 #include "ready.h"
 
+#include "driver.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,20 +1,27 @@
 /*
  * io.c — a task's I/O operation on its worker's ring (see io.h), and the
- * worker's batching of submissions and reaping of completions.
+ * handling of its completion. When the worker submits and reaps is the
+ * scheduler's choice (scheduler.c, io_due); how, the driver's (driver.c,
+ * reactor.c).
  *
  * Life of an operation
  *   1. The task takes an SQE on the ring of the worker it runs on and
  *      prepares it; user_data = the record's address | a 16-bit sequence
  *      number in the top bits (so a late cancel request for a record
  *      whose stack slot was reused cannot match a newer operation).
- *   2. It parks. The SQE goes to the kernel with the worker's next batch:
- *      the scheduler loop submits once per tick while SQEs are pending
- *      (tick_has_duties keeps a direct hand-off from skipping that), so
- *      many tasks' operations share one io_uring_enter.
- *   3. The ring's owner reaps the CQE (each tick while operations are in
- *      flight, or when it parks in the ring), stores res, sets done
- *      (release) and unparks the task: the record's last touch by the
- *      owner is the store of done, after which the task may return.
+ *   2. It parks. The SQE goes to the kernel with the worker's next batch,
+ *      when one is due (scheduler.c, io_due): once SPOOL_IO_BATCH SQEs are
+ *      pending, or every SPOOL_IO_BATCH_TICKS + 1 ticks, or as soon as no
+ *      other task is ready to run on the worker, and whenever it parks in
+ *      the ring; tick_has_duties keeps a direct hand-off from skipping a
+ *      due batch. So many tasks' operations share one io_uring_enter.
+ *   3. The ring's owner reaps the CQE (while operations are in flight: on
+ *      a tick where the ring shows completions, posted or held by the
+ *      kernel, or every few ticks on a ring that cannot flag them; or when
+ *      it parks in the ring), stores res, sets done (release) and unparks
+ *      the task (to the back of the global queue: spool__wake_fifo): the
+ *      record's last touch by the owner is the store of done, after which
+ *      the task may return.
  *   4. Cancelled or timed out while parked: the task asks for
  *      IORING_OP_ASYNC_CANCEL on the owner ring and waits, shielded, for
  *      the original CQE (step 3), asking again every 100 ms in case a
@@ -31,6 +38,10 @@
  *   operation ended: the kernel then finds nothing (-ENOENT).
  */
 #include "io.h"
+
+#include "scheduler.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 

@@ -20,7 +20,8 @@
 #ifndef SPOOL_IO_H
 #define SPOOL_IO_H
 
-#include "scheduler.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <liburing.h>
 

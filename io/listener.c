@@ -50,7 +50,12 @@
  * the lock, nothing else will read l again and close may free it.
  */
 #include "io.h"
+
+#include "driver.h"
+#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -16,6 +16,8 @@
 
 #include "driver.h"
 #include "scheduler.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>

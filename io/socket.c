@@ -5,6 +5,8 @@
 #include "io.h"
 #include "ready.h"
 
+#include "driver.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>

@@ -13,8 +13,12 @@
  * for idle_ns retires. Threads are detached; the pool counts them, and
  * destroy waits until the count is zero.
  */
-#include "scheduler.h"
+#include "blocking.h"
+
+#include "task.h"
+#include "wait.h"
 #include "waiter.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -9,7 +9,8 @@
  * scopes' (up to a shield), computed once at enter, so a wait needs one
  * comparison. Scopes and shields belong to the task: only it touches them.
  */
-#include "scheduler.h"
+#include "task.h"
+#include "wait.h"
 
 #include <errno.h>
 

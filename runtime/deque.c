@@ -18,7 +18,6 @@
 #include "deque.h"
 
 #include "atomics.h"
-
 #include "task.h"
 
 void spool__deque_init(spool__deque *d)

@@ -5,8 +5,12 @@
  */
 #include "driver.h"
 
+#include "epoll.h"
 #include "failpoint.h"
+#include "reactor.h"
 #include "scheduler.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <liburing.h>

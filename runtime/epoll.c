@@ -14,8 +14,6 @@
  */
 #include "epoll.h"
 
-#include "wait.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -50,7 +50,10 @@
  */
 #include "guard.h"
 
+#include "names.h"
 #include "scheduler.h"
+#include "stack.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <signal.h>

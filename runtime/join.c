@@ -32,9 +32,15 @@
  * then catches what a generation cannot (two joiners at once, a join
  * after spool_detach, a task listed twice in one gather).
  */
-#include "scheduler.h"
+#include "join.h"
 
 #include "futex.h"
+#include "remote.h"
+#include "runtime.h"
+#include "scheduler.h"
+#include "task.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -12,7 +12,9 @@
  * lock finds nothing, or a report racing spool_task_set_name misses the
  * name being set — which either order allows.
  */
-#include "scheduler.h"
+#include "names.h"
+
+#include "task.h"
 
 #include <errno.h>
 #include <stdlib.h>

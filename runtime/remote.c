@@ -11,7 +11,14 @@
  * live in slabs like every record, so the shutdown scan sees them, and
  * they are freed into whichever cache their joiner uses.
  */
+#include "remote.h"
+
+#include "driver.h"
+#include "inject.h"
+#include "reactor.h"
 #include "scheduler.h"
+#include "task.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <sched.h>

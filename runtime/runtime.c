@@ -2,8 +2,23 @@
  * runtime.c — spool_run: building a runtime, starting its workers, running
  * main, and tearing everything down once every task has exited.
  */
-#include "scheduler.h"
+#include "runtime.h"
+
+#include "blocking.h"
+#include "context.h"
+#include "depot.h"
+#include "deque.h"
+#include "driver.h"
 #include "guard.h"
+#include "inject.h"
+#include "names.h"
+#include "remote.h"
+#include "scheduler.h"
+#include "stack.h"
+#include "task.h"
+#include "timer.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -91,12 +91,27 @@
  * Behaviour at the time of writing (the knobs are the macros below): deque
  * 256 slots, steal half, LIFO slot 3 runs in a row while others wait,
  * global queue every 61 ticks, own deque's top after 1 ms unmoved, timers
- * every 4 ticks while pending, stack purge up to 64 stacks per park when
- * no timer is due within 1 ms.
+ * every 4 ticks while pending, pending SQEs submitted once 32 wait, every
+ * 16 ticks, or as soon as no other task is ready (io_due), stack purge up
+ * to 64 stacks per park when no timer is due within 1 ms.
  */
 #include "scheduler.h"
 
 #include "atomics.h"
+#include "context.h"
+#include "deque.h"
+#include "driver.h"
+#include "epoll.h"
+#include "inject.h"
+#include "join.h"
+#include "reactor.h"
+#include "remote.h"
+#include "runtime.h"
+#include "stack.h"
+#include "task.h"
+#include "timer.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <sched.h>

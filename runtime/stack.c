@@ -19,6 +19,7 @@
 #include "stack.h"
 
 #include "context.h"
+#include "depot.h"
 #include "failpoint.h"
 
 #include <errno.h>

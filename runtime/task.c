@@ -3,9 +3,15 @@
  * spool_spawn (and spool_spawn_owned, whose drop runs here when a task
  * cannot start: spool__task_never_runs).
  */
-#include "scheduler.h"
+#include "task.h"
 
+#include "depot.h"
 #include "failpoint.h"
+#include "names.h"
+#include "remote.h"
+#include "scheduler.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,8 @@
 /*
- * task.h — the task record.
+ * task.h — the task record, and task.c's interface: the records' per-worker
+ * caches (allocated in slabs) and spawning on the current worker. (The
+ * join protocol's frame is here too: it is part of the record's join
+ * word; its code is join.c, join.h.)
  *
  * Ownership: a record belongs to the runtime from spool_spawn until it is
  * joined (spool_join / spool_gather free it); the fields below say who may
@@ -34,6 +37,8 @@
 #include <stdint.h>
 
 struct spool__join_frame;
+struct spool__worker;
+struct spool__runtime;
 
 /* The join word's value once the task has exited and published its result. */
 #define SPOOL__JOIN_DONE ((struct spool__join_frame *)(uintptr_t)1)
@@ -162,5 +167,26 @@ static inline bool spool__handle_stale(const spool_task *h, const spool_task *re
     uintptr_t gen = atomic_load_explicit(&rec->gen, memory_order_relaxed);
     return (((uintptr_t)h ^ gen) & SPOOL__HANDLE_MASK) != 0;
 }
+
+/* Task records (task.c). Owner-only caches. */
+spool_task *spool__task_alloc(struct spool__worker *w);
+void spool__task_free(struct spool__worker *w, spool_task *t);
+void spool__task_slabs_destroy(struct spool__worker *w);
+/* Fills a fresh record for fn(arg), with no drop (set t->drop after it
+ * for a handed-over arg). */
+void spool__task_init(spool_task *t, spool_fn fn, void *arg);
+/* Allocates, fills and schedules a task on w (spool_spawn_owned's body;
+ * drop NULL: spool_spawn's). Returns: its handle ("Handles" above), or NULL if
+ * no record can be had: drop has not run then (the public caller runs
+ * it). */
+spool_task *spool__spawn_here(struct spool__worker *w, spool_fn fn, void *arg, spool_drop_fn drop);
+/* Ends t's life before its first run, on w in no task: switches its
+ * record to `run`, sets its result, then runs the drop its spawner gave
+ * (spool_spawn_owned), if any, exactly once. The caller then finishes t
+ * as if it had exited. Worker context (the scheduler's stack). */
+void spool__task_never_runs(struct spool__worker *w, spool_task *t, int result);
+/* Calls fn(t, arg) on every record of rt that may hold a task;
+ * records allocated concurrently may be missed. Any thread. */
+void spool__task_for_each_record(struct spool__runtime *rt, void (*fn)(spool_task *, void *), void *arg);
 
 #endif /* SPOOL_TASK_H */

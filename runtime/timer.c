@@ -3,9 +3,11 @@
  */
 #include "timer.h"
 
-#include "scheduler.h"
-
 #include "failpoint.h"
+#include "scheduler.h"
+#include "task.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>

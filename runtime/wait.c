@@ -24,9 +24,12 @@
  */
 #include "wait.h"
 
-#include "scheduler.h"
-
 #include "atomics.h"
+#include "remote.h"
+#include "scheduler.h"
+#include "task.h"
+#include "timer.h"
+#include "worker.h"
 
 #include <errno.h>
 

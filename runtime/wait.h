@@ -1,6 +1,7 @@
 /*
  * wait.h — how a task waits: the park token, and the checks every wait
- * makes (cancellation, timeout scopes, its own deadline).
+ * makes (cancellation, timeout scopes, its own deadline). wait.c defines
+ * its functions; the steps of a wait that run inline are at its end.
  *
  * The park token (Rust's thread::park, Go's notes) decouples "make t
  * runnable" from "t is switched out": anyone may unpark a task at any
@@ -31,13 +32,14 @@
 #ifndef SPOOL_WAIT_H
 #define SPOOL_WAIT_H
 
+#include "scheduler.h"
 #include "task.h"
+#include "worker.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-struct spool__worker;
-struct spool__runtime;
 
 /* Makes t runnable if it is parked, else leaves it a token. Any thread:
  * on a worker of t's runtime t goes to that worker's LIFO slot; elsewhere
@@ -71,7 +73,7 @@ typedef struct spool__wait {
 
 /* The inline steps of a wait (spool__wait_check, spool__wait_begin,
  * spool__wait_begin_shielded, spool__wait_end, spool__scope_in_force) are
- * at the end of scheduler.h: they read the worker and the runtime. */
+ * at the end of this header. */
 
 /* Parks once (unless a token is pending). Arms a timer for the nearest of
  * own_deadline and the scope deadline in force the first time. Returns
@@ -89,5 +91,78 @@ void spool__wait_unfire(spool__wait *wt);
 
 /* The calling task, or NULL outside a task. */
 spool_task *spool__current_task(void);
+
+/* ---- the inline steps of a wait ------------------------------------------
+ * Static inline, so no .c defines them. They read the worker and the
+ * runtime (worker.h) and find the calling task's worker
+ * (spool__worker_current, scheduler.h): that is why wait.h includes those
+ * two, which include nothing that includes wait.h. */
+
+/* The scope whose deadline is in force for t: the innermost, unless a
+ * shield went up after it was entered. */
+static inline spool_timeout *spool__scope_in_force(const spool_task *t)
+{
+    spool_timeout *s = t->u.run.scope;
+    return s && s->shield_depth == t->shield ? s : NULL;
+}
+
+/* Whether t's waits must fail now: -ECANCELED (cancelled, or its runtime
+ * is shutting down, outside shields), -ETIMEDOUT (a scope in force has
+ * expired; marks it fired), or 0. Reads the clock only while a scope with
+ * a deadline is in force. Task only. */
+static inline int spool__wait_check_into(spool_task *t, uint32_t *newly_fired)
+{
+    if (!t->shield && (spool__task_cancel_requested(t) ||
+                       atomic_load_explicit(&t->u.run.rt->cancelling, memory_order_acquire)))
+        return -ECANCELED;
+    spool_timeout *s = spool__scope_in_force(t);
+    if (s && s->effective != UINT64_MAX)
+        return spool__wait_check_deadline(t, s, newly_fired);
+    return 0;
+}
+
+static inline int spool__wait_check(spool_task *t)
+{
+    return spool__wait_check_into(t, NULL);
+}
+
+/* Starts a wait of the calling task. own_deadline: an absolute
+ * spool_now_ns() instant at which the caller wants to be woken (sleep), or
+ * UINT64_MAX. Returns 0, -EPERM outside a task, or what
+ * spool__wait_check says (the wait is not started then). */
+static inline int spool__wait_begin(spool__wait *wt, uint64_t own_deadline)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    int rc = spool__wait_check(w->current);
+    if (rc)
+        return rc;
+    *wt = (spool__wait){.w = w, .task = w->current, .own_deadline = own_deadline};
+    return 0;
+}
+
+/* The same for a wait that must run to its end whatever happens (the
+ * second half of a cancelled join, a blocking-pool call): cancellation and
+ * timeout scopes do not interrupt it. Never fails inside a task. */
+static inline int spool__wait_begin_shielded(spool__wait *wt)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    *wt = (spool__wait){.w = w, .task = w->current, .own_deadline = UINT64_MAX, .shielded = true};
+    return 0;
+}
+
+/* Ends the wait: its timer entry, if any, becomes stale. Release: pairs
+ * with the acquire load of fire_timers, which then leaves the task alone. */
+static inline void spool__wait_end(spool__wait *wt)
+{
+    if (!wt->armed)
+        return;
+    spool_task *t = wt->task;
+    uint32_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
+    atomic_store_explicit(&t->wait_seq, seq + 1, memory_order_release); /* even: no timed wait */
+}
 
 #endif /* SPOOL_WAIT_H */

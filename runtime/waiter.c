@@ -5,6 +5,7 @@
 
 #include "atomics.h"
 #include "futex.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <sched.h>

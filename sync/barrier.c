@@ -33,7 +33,7 @@
  * read with acquire) carry that on to every waiter: whatever any party
  * wrote before its wait is visible to every party after the wait returns.
  */
-#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
 
 #include <errno.h>

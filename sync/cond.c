@@ -41,7 +41,7 @@
  * (spool__waiter_await); the user's data is ordered by the user's lock
  * (a release hands it over with release / acquire, sem.c).
  */
-#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
 
 #include <errno.h>

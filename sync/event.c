@@ -8,7 +8,7 @@
  * under the lock and grants them after unlocking (the grants unpark
  * tasks, which may take a system call).
  */
-#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
 
 #include <errno.h>

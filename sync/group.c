@@ -21,7 +21,10 @@
  * valid until then.
  */
 #include "scheduler.h"
+#include "task.h"
+#include "wait.h"
 #include "waiter.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -53,7 +53,7 @@
  * `len` is written with relaxed atomic stores (always under the lock) so
  * that spool_queue_len may read it from any thread without the lock.
  */
-#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
 
 #include <errno.h>

@@ -33,7 +33,7 @@
  * release as a semaphore's users expect; the grant is a release store the
  * waiter reads with acquire.
  */
-#include "scheduler.h"
+#include "wait.h"
 #include "waiter.h"
 
 #include <errno.h>
