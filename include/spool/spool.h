@@ -662,9 +662,12 @@ SPOOL_API int spool_join_blocking(spool_task *task);
 /* ======================================================================
  * I/O on io_uring: files, sockets
  *
- * Each call submits one io_uring operation on the calling task's worker
- * ring (submissions are batched: one io_uring_enter per scheduler tick)
- * and suspends only the task until it completes. Results are the
+ * On the io_uring driver each call submits one io_uring operation on the
+ * calling task's worker ring (submissions are batched: the SQEs of the
+ * tasks that ran meanwhile share one io_uring_enter) and suspends only
+ * the task until it completes; on the epoll driver each call tries its
+ * system call first and waits for its fd only on EAGAIN (regular files:
+ * the blocking pool; docs/io.md, "Drivers"). Results are the
  * kernel's: >= 0, or -errno (-EBADF for a bad fd, and so on).
  * Every call is a cancellation point and honours timeout scopes: a
  * cancelled or timed-out call asks the kernel to cancel the operation
