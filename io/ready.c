@@ -21,9 +21,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The checks every call makes before it starts (as spool__io_start):
@@ -64,6 +67,11 @@ static int may_start(void)
 /* One file call for a pool thread: the arguments, the call, its result. */
 struct file_call {
     int (*fn)(struct file_call *);
+    /* The same call made so that it cannot block, tried on the worker
+     * first (NULL: none): data in the page cache, a path in the dentry
+     * cache. -1 with any errno sends the call to the pool, whose answer
+     * is the authoritative one. */
+    int (*nowait)(struct file_call *);
     int fd, flags, iovcnt;
     unsigned mode, mask;
     const char *path;
@@ -81,11 +89,20 @@ static int run_file_call(void *arg)
     return rc < 0 ? -errno : rc;
 }
 
-/* Runs c on the blocking pool; the task waits, and a cancellation that
- * comes meanwhile shows at its next wait (the call has run: its result
- * is not lost). */
+/* Runs c: its non-blocking form on the worker if it has one and that
+ * succeeds, else on the blocking pool, where the task waits; a
+ * cancellation that comes meanwhile shows at its next wait (the call has
+ * run: its result is not lost). */
 static int on_pool(struct file_call *c)
 {
+    if (c->nowait) {
+        int rc = may_start();
+        if (rc)
+            return rc;
+        rc = c->nowait(c);
+        if (rc >= 0)
+            return rc;
+    }
     return spool_to_thread(run_file_call, c);
 }
 
@@ -110,6 +127,41 @@ static int do_writev(struct file_call *c)
 static int do_open(struct file_call *c)
 {
     return open(c->path, c->flags | O_CLOEXEC, c->mode);
+}
+
+/* RWF_NOWAIT (Linux 4.14+): -EAGAIN where the data is not in the page
+ * cache (or the write would wait), instead of blocking. offset -1: the
+ * file position, as read(2). */
+static int nowait_read(struct file_call *c)
+{
+    struct iovec v = {.iov_base = c->buf, .iov_len = c->n};
+    return (int)preadv2(c->fd, &v, 1, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+}
+static int nowait_readv(struct file_call *c)
+{
+    return (int)preadv2(c->fd, c->iov, c->iovcnt, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+}
+static int nowait_write(struct file_call *c)
+{
+    struct iovec v = {.iov_base = c->buf, .iov_len = c->n};
+    return (int)pwritev2(c->fd, &v, 1, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+}
+static int nowait_writev(struct file_call *c)
+{
+    return (int)pwritev2(c->fd, c->iov, c->iovcnt, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+}
+
+/* openat2 with RESOLVE_CACHED (Linux 5.12+): -EAGAIN unless every path
+ * component is in the kernel's lookup cache. Not for O_CREAT, O_TRUNC or
+ * O_TMPFILE (it refuses them: those may write). */
+static int nowait_open(struct file_call *c)
+{
+    if (c->flags & (O_CREAT | O_TRUNC | O_TMPFILE)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    struct open_how how = {.flags = (uint64_t)(unsigned)(c->flags | O_CLOEXEC), .resolve = RESOLVE_CACHED};
+    return (int)syscall(SYS_openat2, AT_FDCWD, c->path, &how, sizeof how);
 }
 static int do_fsync(struct file_call *c)
 {
@@ -167,31 +219,31 @@ static int rw_call(struct file_call *c, uint32_t ev)
 
 int spool__ready_read(int fd, void *buf, size_t n, int64_t off)
 {
-    struct file_call c = {.fn = do_read, .fd = fd, .buf = buf, .n = n, .off = off};
+    struct file_call c = {.fn = do_read, .nowait = nowait_read, .fd = fd, .buf = buf, .n = n, .off = off};
     return rw_call(&c, EPOLLIN);
 }
 
 int spool__ready_write(int fd, const void *buf, size_t n, int64_t off)
 {
-    struct file_call c = {.fn = do_write, .fd = fd, .buf = (void *)buf, .n = n, .off = off};
+    struct file_call c = {.fn = do_write, .nowait = nowait_write, .fd = fd, .buf = (void *)buf, .n = n, .off = off};
     return rw_call(&c, EPOLLOUT);
 }
 
 int spool__ready_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    struct file_call c = {.fn = do_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    struct file_call c = {.fn = do_readv, .nowait = nowait_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
     return rw_call(&c, EPOLLIN);
 }
 
 int spool__ready_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    struct file_call c = {.fn = do_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    struct file_call c = {.fn = do_writev, .nowait = nowait_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
     return rw_call(&c, EPOLLOUT);
 }
 
 int spool__ready_open(const char *path, int flags, unsigned mode)
 {
-    struct file_call c = {.fn = do_open, .path = path, .flags = flags, .mode = mode};
+    struct file_call c = {.fn = do_open, .nowait = nowait_open, .path = path, .flags = flags, .mode = mode};
     return on_pool(&c);
 }
 
