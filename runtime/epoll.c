@@ -187,14 +187,28 @@ static void finish(spool__epoll *ep, spool__fd_waiter *w, uint32_t revents)
     atomic_store_explicit(&w->done, 1, memory_order_release);
 }
 
+/* Takes w out of slot s if it is there; returns whether it was. A slot
+ * left without waiters forgets what it had armed: its fd may be closed
+ * from now on, which takes it out of the epoll set unseen, and the number
+ * reused by the next accept or socket; the next wait then asks the kernel
+ * again (MOD, or ADD on ENOENT) instead of trusting a registration that
+ * may be gone (a lost wake-up). While the old one lives, it costs one
+ * spurious event at most. */
+static bool take_out(spool__fd_slot *s, spool__fd_waiter *w)
+{
+    if (!unlink_waiter(&s->readers, w) && !unlink_waiter(&s->writers, w))
+        return false;
+    if (!s->readers && !s->writers)
+        s->armed = 0;
+    return true;
+}
+
 void spool__epoll_remove(spool__epoll *ep, spool__fd_waiter *w)
 {
     if ((size_t)w->fd >= ep->nslots)
         return;
-    spool__fd_slot *s = &ep->slots[w->fd];
-    if (unlink_waiter(&s->readers, w) || unlink_waiter(&s->writers, w))
+    if (take_out(&ep->slots[w->fd], w))
         finish(ep, w, 0);
-    /* The fd stays armed for what it had: one spurious event at most. */
 }
 
 void spool__epoll_request_remove(spool__epoll *ep, spool__fd_waiter *w)
@@ -224,8 +238,7 @@ static void serve_requests(spool__epoll *ep, void (*wake)(void *, spool_task *),
         int fd = ep->req[i].fd;
         if ((size_t)fd >= ep->nslots)
             continue;
-        spool__fd_slot *s = &ep->slots[fd];
-        if (unlink_waiter(&s->readers, w) || unlink_waiter(&s->writers, w)) {
+        if (take_out(&ep->slots[fd], w)) {
             spool_task *t = w->task;
             finish(ep, w, 0);
             wake(ctx, t);

@@ -553,6 +553,60 @@ static int main_failed_wake(void *arg)
     return 0;
 }
 
+/* A read that timed out, its fd closed, and the fd's number taken at once
+ * by a new socket: a read on the new one must be woken by its data (the
+ * epoll driver once trusted the old, vanished registration: a lost
+ * wake-up). Both drivers; one worker, so the same table is used. */
+struct reuse {
+    int fd;
+    int rc;
+};
+
+static int read_one_byte(void *arg)
+{
+    struct reuse *r = arg;
+    char c;
+    r->rc = spool_recv(r->fd, &c, 1, 0);
+    return 0;
+}
+
+static int main_fd_reuse(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        spool_timeout to;
+        spool_timeout_enter(&to, SPOOL_MSEC);
+        char c;
+        ck_assert_int_eq(spool_recv(sv[0], &c, 1, 0), -ETIMEDOUT);
+        ck_assert_int_eq(spool_timeout_exit(&to), -ETIMEDOUT);
+        int old = sv[0];
+        close(sv[0]);
+        close(sv[1]);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ck_assert_int_eq(sv[0], old); /* the lowest free number: the same */
+        struct reuse r = {.fd = sv[0], .rc = 1000};
+        spool_task *t = spool_spawn(read_one_byte, &r);
+        ck_assert_ptr_nonnull(t);
+        spool_sleep_ms(1); /* most often the read waits by now; either way it must end */
+        ck_assert_int_eq(write(sv[1], "x", 1), 1);
+        spool_timeout_enter(&to, HANG_GUARD_NS);
+        ck_assert_int_eq(spool_join(t), 0);
+        ck_assert_int_eq(spool_timeout_exit(&to), 0);
+        ck_assert_int_eq(r.rc, 1);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    return 0;
+}
+
+START_TEST(a_wait_on_a_reused_fd_number_is_woken)
+{
+    ck_assert_int_eq(run_on(1, main_fd_reuse, NULL), 0);
+}
+END_TEST
+
 START_TEST(a_failed_wake_up_message_is_not_taken_for_an_operation)
 {
     ck_assert_int_eq(run_on(1, main_failed_wake, NULL), 0);
@@ -566,6 +620,7 @@ static Suite *io_suite(void)
     ADD_TEST(s, io_calls_outside_a_task_return_eperm);
     ADD_TEST(s, tcp_echo_over_ipv4_and_ipv6);
     ADD_TEST(s, tcp_connect_to_a_null_host_is_einval);
+    ADD_TEST(s, a_wait_on_a_reused_fd_number_is_woken);
     ADD_TEST(s, unix_sockets_listen_and_connect);
     ADD_TEST(s, a_send_to_a_vanished_peer_is_epipe_not_sigpipe);
     ADD_TEST(s, a_cancelled_or_timed_out_recv_returns_only_when_the_kernel_is_done);
