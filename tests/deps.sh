@@ -8,6 +8,10 @@
 #                          never fails
 #   spool_try_wrk          best effort: installs wrk (bench/run's HTTP
 #                          workload) when root; never fails
+#   spool_try_libfuzzer    best effort: makes sure clang can build a
+#                          libFuzzer target (tests/fuzz/run), installing
+#                          clang and libclang-rt-dev when root; returns 1
+#                          (having said why) if it still cannot
 
 SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
 _spool_apt_updated=0
@@ -75,4 +79,45 @@ spool_try_wrk() {
         echo "spool: wrk not installed (optional: sudo apt-get install -y wrk)" >&2
     fi
     return 0
+}
+
+# Debian's clang (clang-14 on Debian 12) has libFuzzer, and the sanitizer
+# runtimes, in libclang-rt-<N>-dev, which clang only recommends
+# (libclang-common-<N>-dev -> Recommends); libclang-rt-dev pulls the
+# default version's, so name it: an install without recommends still works.
+SPOOL_FUZZ_DEPS=(clang libclang-rt-dev)
+
+# spool__libfuzzer_probe: true if ${FUZZ_CC:-clang} links a libFuzzer target
+# with ASan and UBSan.
+spool__libfuzzer_probe() {
+    local cc=${FUZZ_CC:-clang} tmp rc
+    command -v "$cc" >/dev/null 2>&1 || return 1
+    tmp=$(mktemp -d) || return 1
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+        >"$tmp/probe.c"
+    "$cc" -fsanitize=fuzzer,address,undefined "$tmp/probe.c" -o "$tmp/probe" >/dev/null 2>&1
+    rc=$?
+    rm -rf "$tmp"
+    return "$rc"
+}
+
+spool_try_libfuzzer() {
+    spool__libfuzzer_probe && return 0
+    local why="${FUZZ_CC:-clang} cannot link -fsanitize=fuzzer,address,undefined"
+    if command -v dpkg-query >/dev/null 2>&1 && [ -z "${FUZZ_CC:-}" ]; then
+        if [ "$(id -u)" -eq 0 ]; then
+            echo "spool: $why; installing ${SPOOL_FUZZ_DEPS[*]}" >&2
+            if spool__apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${SPOOL_FUZZ_DEPS[@]}"; then
+                spool__libfuzzer_probe && return 0
+                why="$why, even after installing ${SPOOL_FUZZ_DEPS[*]}"
+            else
+                why="$why, and apt-get install ${SPOOL_FUZZ_DEPS[*]} failed"
+            fi
+        else
+            why="$why (install: sudo apt-get install -y ${SPOOL_FUZZ_DEPS[*]})"
+        fi
+    fi
+    echo "spool: $why" >&2
+    return 1
 }
