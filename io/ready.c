@@ -270,7 +270,32 @@ int spool__ready_close(int fd)
 
 int spool__ready_recv(int fd, void *buf, size_t n, int flags)
 {
-    READY_LOOP(fd, EPOLLIN, recv(fd, buf, n, flags | MSG_DONTWAIT));
+    int rc = may_start();
+    if (rc)
+        return rc;
+    /* The last read here came back short: the socket is most likely
+     * empty, and a try would cost a system call to learn EAGAIN. Wait
+     * first (data that came meanwhile is reported at once). */
+    if (!(flags & MSG_PEEK) && spool__fd_take_drained(fd)) {
+        rc = spool__fd_wait(fd, EPOLLIN);
+        if (rc < 0)
+            return rc;
+    }
+    for (;;) {
+        ssize_t r = recv(fd, buf, n, flags | MSG_DONTWAIT);
+        if (r >= 0) {
+            if (r > 0 && (size_t)r < n)
+                spool__fd_set_drained(fd);
+            return (int)r;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        rc = spool__fd_wait(fd, EPOLLIN);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 int spool__ready_send(int fd, const void *buf, size_t n, int flags)

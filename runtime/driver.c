@@ -245,6 +245,16 @@ int spool__driver_wake_epoll_from_anywhere(spool__worker *target)
     return spool__epoll_wake(&target->ep);
 }
 
+void spool__fd_set_drained(int fd)
+{
+    spool__epoll_set_drained(&spool__worker_current()->ep, fd);
+}
+
+bool spool__fd_take_drained(int fd)
+{
+    return spool__epoll_take_drained(&spool__worker_current()->ep, fd);
+}
+
 bool spool__on_epoll(void)
 {
     spool__worker *w = spool__worker_current();

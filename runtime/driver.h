@@ -87,6 +87,13 @@ int spool__driver_wake_epoll_from_anywhere(struct spool__worker *target);
  * -EBADF, -ENOMEM. Task context. */
 int spool__fd_wait(int fd, uint32_t events);
 
+/* The epoll driver's drained hint for fd on the calling task's worker
+ * (epoll.h, spool__epoll_set_drained): set it after a short read; take
+ * it (true: it was set, and is cleared) before a read, to wait first.
+ * Task context on an epoll runtime. */
+void spool__fd_set_drained(int fd);
+bool spool__fd_take_drained(int fd);
+
 /* Whether the calling task's runtime runs on epoll (false outside a
  * task: the io_uring path then returns -EPERM as its first check). */
 bool spool__on_epoll(void);

@@ -154,6 +154,21 @@ static bool unlink_waiter(spool__fd_waiter **head, spool__fd_waiter *w)
     return false;
 }
 
+void spool__epoll_set_drained(spool__epoll *ep, int fd)
+{
+    spool__fd_slot *s = fd >= 0 ? slot_of(ep, fd) : NULL;
+    if (s)
+        s->drained = true;
+}
+
+bool spool__epoll_take_drained(spool__epoll *ep, int fd)
+{
+    if (fd < 0 || (size_t)fd >= ep->nslots || !ep->slots[fd].drained)
+        return false;
+    ep->slots[fd].drained = false;
+    return true;
+}
+
 int spool__epoll_add(spool__epoll *ep, spool__fd_waiter *w)
 {
     if (w->fd < 0)

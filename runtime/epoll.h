@@ -37,6 +37,7 @@ typedef struct spool__fd_slot {
     uint32_t armed;                      /* the events armed in the epoll set now */
     bool in_set;                         /* added to the epoll set (it may have left
                                           * it since, by a close: MOD then says ENOENT) */
+    bool drained;                        /* a hint: the last read of it here was short */
 } spool__fd_slot;
 
 /* Cancel requests from other workers: (waiter, fd) pairs, never
@@ -101,6 +102,15 @@ int spool__epoll_add(spool__epoll *ep, spool__fd_waiter *waiter);
 /* Takes waiter out of ep's table if it is still there, with revents 0,
  * and sets its done. Owner only. */
 void spool__epoll_remove(spool__epoll *ep, spool__fd_waiter *waiter);
+
+/* The drained hint of fd in ep's table (owner only): a read that came
+ * back short sets it; the next read takes it and waits for readiness
+ * before it tries, instead of trying, failing with EAGAIN and then
+ * waiting. Only a hint: the fd is armed level-triggered under its
+ * one-shot, so data that came meanwhile is reported at once, and a stale
+ * hint (a reused fd number) costs one wait that ends at the next poll. */
+void spool__epoll_set_drained(spool__epoll *ep, int fd);
+bool spool__epoll_take_drained(spool__epoll *ep, int fd);
 
 /* Asks ep's owner, from another worker, to take waiter out of its table
  * (spool__epoll_remove, which then makes the task runnable). Fire and
