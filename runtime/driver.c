@@ -174,7 +174,7 @@ int spool__driver_choose(const spool_config *cfg, spool__backend *out)
 
 static bool on_epoll(const spool__worker *w)
 {
-    return w->rt->backend == SPOOL__BACKEND_EPOLL;
+    return w->on_epoll;
 }
 
 /* The epoll driver's wake-up of a task whose fd is ready (or whose
@@ -188,6 +188,7 @@ static void wake_ready(void *worker, spool_task *t)
 
 int spool__driver_init(spool__worker *w)
 {
+    w->on_epoll = w->rt->backend == SPOOL__BACKEND_EPOLL;
     if (on_epoll(w))
         return spool__failpoint_hit(SPOOL__FAIL_RING) ? -ENOMEM : spool__epoll_init(&w->ep);
     /* The reactor's on_cqe is io/'s to set, with its first SQE. */

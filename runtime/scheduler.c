@@ -605,7 +605,7 @@ static bool work_waiting(spool__worker *w)
  * flag them is polled every few ticks. */
 static bool io_due(spool__worker *w, uint32_t tick)
 {
-    if (w->rt->backend == SPOOL__BACKEND_EPOLL)
+    if (w->on_epoll)
         /* Readiness shows only through epoll_wait, a system call: every
          * few ticks while tasks wait on fds (and whenever it parks). */
         return spool__epoll_busy(&w->ep) && (tick & SPOOL_IO_BATCH_TICKS) == 0;

@@ -48,6 +48,8 @@ typedef struct spool__worker {
     spool__deque deque;               /* owner pushes/takes; anyone steals */
     spool__runtime *rt;               /* read-only after start */
     unsigned index;                   /* read-only after start */
+    bool on_epoll;                    /* rt->backend is epoll: a copy on the worker's own
+                                       * line, read every tick (io_due); set at start */
     spool_task *current;              /* the task running now, or NULL */
     spool_task *lifo;                 /* woken by a running task: runs next */
     unsigned lifo_polls;              /* LIFO runs since the last queue pop */
