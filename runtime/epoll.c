@@ -181,6 +181,8 @@ int spool__epoll_add(spool__epoll *ep, spool__fd_waiter *w)
     w->next = *list;
     *list = w;
     w->revents = 0;
+    /* Relaxed: nobody else sees w before this thread links it, and the
+     * owner that later sets done is this thread. */
     atomic_store_explicit(&w->done, 0, memory_order_relaxed);
     int rc = arm(ep, w->fd, s);
     if (rc) {
@@ -244,6 +246,13 @@ void spool__epoll_request_remove(spool__epoll *ep, spool__fd_waiter *w)
  * A waiter no longer there has finished: the pointer is not touched. */
 static void serve_requests(spool__epoll *ep, void (*wake)(void *, spool_task *), void *ctx)
 {
+    /* Relaxed, outside the lock: a hint. A request queued as we read 0
+     * is served at the next wait: its asker wrote the eventfd after
+     * unlocking, so that wait returns at once and this check runs again
+     * after epoll_wait (a system call on both sides: the unlock, the
+     * eventfd's counter under the kernel's lock, our read of it, order
+     * the store before this load on any architecture); and the asker
+     * repeats the request after 100 ms in any case. */
     if (!atomic_load_explicit(&ep->nreq, memory_order_relaxed))
         return;
     pthread_mutex_lock(&ep->req_lock);

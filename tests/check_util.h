@@ -3,7 +3,8 @@
  * HANG_GUARD_NS, the cheap REQUIRE for hot loops, run_on(), record_of(), return_arg(), xorshift(),
  * join_thread() (spool_to_thread's fn for pthread_join), spin_ns(),
  * stats_snap() and alive_once_settled(), capture_begin()
- * and capture_end() (stderr into a string), the ADD_*_TEST macros that
+ * and capture_end() (stderr into a string), SANITIZERS_LEAVE_SEGV_ALONE(),
+ * the ADD_*_TEST macros that
  * give every test its own TCase, and check_main(), the whole main() of a
  * suite.
  *
@@ -164,6 +165,17 @@ static inline char *capture_end(struct capture *c)
     fclose(c->file);
     return buf;
 }
+
+/* For a suite whose tests expect a SIGSEGV to reach the kernel's default
+ * action (or spool's handler): the sanitizers' own handlers would turn it
+ * into a report and an exit code of their own. Defines the sanitizers'
+ * default options (handle_segv=0); options from the environment still come
+ * after these. Once per program, at file scope. */
+#define SANITIZERS_LEAVE_SEGV_ALONE()                                   \
+    const char *__asan_default_options(void);                          \
+    const char *__asan_default_options(void) { return "handle_segv=0"; } \
+    const char *__tsan_default_options(void);                          \
+    const char *__tsan_default_options(void) { return "handle_segv=0"; }
 
 /* Adds test fn to suite s in a TCase of its own, named after it. */
 #define ADD_TEST(s, fn)                 \

@@ -41,19 +41,8 @@
 #define REPORTS 1
 #endif
 
-/* The sanitizers' own SIGSEGV handlers would turn the fault into a report
- * and an exit code of their own; these tests check spool's. Options from
- * the environment still come after these. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "handle_segv=0";
-}
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "handle_segv=0";
-}
+/* These tests check spool's SIGSEGV handling, not the sanitizers'. */
+SANITIZERS_LEAVE_SEGV_ALONE()
 
 #define STACK_SIZE ((size_t)64 * 1024)
 #define BIG_FRAME 100000            /* the alloca: > stack + guard */

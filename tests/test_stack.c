@@ -17,19 +17,8 @@
 
 #include "check_util.h"
 
-/* The crash tests expect the kernel's SIGSEGV; the sanitizers would turn it
- * into a report and an exit code of their own. Their options from the
- * environment still come after these. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "handle_segv=0";
-}
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "handle_segv=0";
-}
+/* The crash tests expect the kernel's SIGSEGV. */
+SANITIZERS_LEAVE_SEGV_ALONE()
 
 #define STACK_SIZE ((size_t)64 * 1024)
 
