@@ -248,7 +248,9 @@ void spool__guard_thread_start(void)
     stack_t cur;
     if (!REPORT_OVERFLOWS || sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
         return; /* the thread has one already: its owner's or a sanitizer's */
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    /* page_bytes: set by install, which spool_run ran before starting
+     * this thread (pthread_once, then pthread_create, order it). */
+    size_t pg = page_bytes;
     char *map = mmap(NULL, pg + ALT_STACK_SIZE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
@@ -271,6 +273,6 @@ void spool__guard_thread_stop(void)
         return;
     stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
-    munmap(alt_map, (size_t)sysconf(_SC_PAGESIZE) + ALT_STACK_SIZE);
+    munmap(alt_map, page_bytes + ALT_STACK_SIZE);
     alt_map = NULL;
 }

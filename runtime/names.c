@@ -82,6 +82,13 @@ int spool_task_set_name(spool_task *handle, const char *name)
     return set_name(task, name);
 }
 
+/* The name of task, or NULL; names_lock held. */
+static const char *name_locked(const spool_task *task)
+{
+    struct name_entry *e = *find(task);
+    return e ? e->name : NULL;
+}
+
 const char *spool_task_name(const spool_task *handle)
 {
     if (!handle)
@@ -91,8 +98,7 @@ const char *spool_task_name(const spool_task *handle)
         !(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
         return NULL;
     pthread_mutex_lock(&names_lock);
-    struct name_entry *e = *find(task);
-    const char *name = e ? e->name : NULL;
+    const char *name = name_locked(task);
     pthread_mutex_unlock(&names_lock);
     return name;
 }
@@ -101,11 +107,15 @@ const char *spool__task_name_in_signal(const spool_task *task)
 {
     if (!(atomic_load_explicit(&task->state, memory_order_relaxed) & SPOOL__STATE_NAMED))
         return NULL;
-    /* A trylock, never a wait: the interrupted code may hold the lock. */
+    /* A trylock, never a wait: the interrupted code may hold the lock.
+     * POSIX does not list the mutex calls as async-signal-safe; glibc's
+     * trylock and unlock of a default mutex are an atomic exchange and a
+     * store (with a futex wake only when a waiter sleeps), which is what
+     * this leans on. The string outlives the lock: it must outlive its
+     * task (spool_task_set_name's contract), and the task is alive. */
     if (pthread_mutex_trylock(&names_lock) != 0)
         return NULL;
-    struct name_entry *e = *find(task);
-    const char *name = e ? e->name : NULL;
+    const char *name = name_locked(task);
     pthread_mutex_unlock(&names_lock);
     return name;
 }

@@ -446,8 +446,6 @@ void spool__notify(spool__worker *w)
 #define SPOOL_DRIVER_BACKOFF_MIN_NS (1000u * 1000u)
 #define SPOOL_DRIVER_BACKOFF_MAX_NS (100u * 1000u * 1000u)
 
-static void begin_shutdown(spool__worker *w);
-
 static void driver_failed(spool__worker *w, int err)
 {
     spool__runtime *rt = w->rt;
