@@ -22,11 +22,27 @@ extern _Atomic unsigned spool__tsan_fence_cell;
 #define spool__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
-/* Tells the CPU we are spinning (x86 PAUSE); a compiler barrier elsewhere. */
+/* Tells the CPU we are spinning: x86's PAUSE; on aarch64 ISB, which stalls
+ * the core for a few tens of cycles as PAUSE does (YIELD is a no-op on
+ * cores without SMT, which is most of them); a compiler barrier elsewhere. */
 #if defined(__x86_64__) || defined(__i386__)
 #define spool__cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define spool__cpu_relax() __asm__ volatile("isb sy" ::: "memory")
 #else
 #define spool__cpu_relax() __asm__ volatile("" ::: "memory")
+#endif
+
+/* The padding that keeps atomics written by different threads on
+ * different cache lines. x86-64's lines are 64 bytes, but its adjacent-line
+ * prefetcher pulls them in pairs; aarch64's are 64 bytes on most server
+ * cores and 128 on others (Apple's, some ThunderX). 128 covers every case
+ * (crossbeam's CachePadded and Go's runtime make the same choice on
+ * aarch64); x86-64 keeps 64, which the layouts were measured with. */
+#if defined(__aarch64__)
+#define SPOOL__CACHE_LINE 128
+#else
+#define SPOOL__CACHE_LINE 64
 #endif
 
 /* Adds n to a counter that only its owner writes and others only read

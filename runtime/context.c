@@ -1,17 +1,22 @@
 /*
  * context.c — building the first switch frame of a new context (the frame
- * layout is documented in arch/switch_x86_64.S).
+ * layouts are documented in arch/switch_x86_64.S and arch/switch_aarch64.S).
  */
 #include "context.h"
 
 #include <stdint.h>
 #include <string.h>
 
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "spool: no context switch for this architecture (runtime/arch/ has x86-64 and aarch64)"
+#endif
+
 void spool__ctx_entry(void); /* arch/switch_<arch>.S */
 
 void spool__ctx_init(spool__ctx *ctx, void *stack_top, void (*entry)(void *), void *arg)
 {
     uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
+#if defined(__x86_64__)
     uint64_t *frame = (uint64_t *)(top - 64);
     /* MXCSR 0x1F80 (all exceptions masked, round to nearest) and the x87
      * control word 0x037F (the same for x87): the ABI's initial values. */
@@ -23,5 +28,15 @@ void spool__ctx_init(spool__ctx *ctx, void *stack_top, void (*entry)(void *), vo
     frame[5] = 0;                   /* rbx */
     frame[6] = 0;                   /* rbp: ends frame-pointer walks */
     frame[7] = (uintptr_t)&spool__ctx_entry; /* return address; rsp = top after ret */
+#else
+    uint64_t *frame = (uint64_t *)(top - 176);
+    memset(frame, 0, 176);
+    /* frame[0], FPCR 0: round to nearest, no flush-to-zero, no traps (what
+     * Linux gives a new thread). frame[12], x29 0: ends frame-pointer
+     * walks. d8-d15 and the other x registers start as 0. */
+    frame[2] = (uintptr_t)arg;                /* x19 */
+    frame[3] = (uintptr_t)entry;              /* x20 */
+    frame[13] = (uintptr_t)&spool__ctx_entry; /* x30; sp = top after ret */
+#endif
     ctx->sp = frame;
 }

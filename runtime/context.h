@@ -18,16 +18,18 @@ typedef struct spool__ctx {
 
 /* Saves the caller's registers into *from and resumes *to. Returns when
  * something switches back to *from. Thread: whichever runs it. Saves and
- * restores the MXCSR and x87 control words of both sides. */
+ * restores the floating-point control state of both sides (x86-64: the
+ * MXCSR and x87 control words; aarch64: FPCR). */
 void spool__ctx_switch(spool__ctx *from, spool__ctx *to);
 
-/* The scheduler's pair (see arch/switch_x86_64.S): a task switching to its
+/* The scheduler's pair (see arch/switch_<arch>.S): a task switching to its
  * worker saves its control words and leaves them in force; a worker
  * switching to a task passes the words in force (spool__fp_words) and the
  * task's are loaded only if they differ. */
 void spool__ctx_switch_out(spool__ctx *task, spool__ctx *sched);
 void spool__ctx_switch_in(spool__ctx *sched, spool__ctx *task, uint64_t fp_now);
 
+#if defined(__x86_64__)
 /* The control words saved in a switched-out context: MXCSR | CW << 32. */
 static inline uint64_t spool__fp_words(const spool__ctx *ctx)
 {
@@ -50,6 +52,27 @@ static inline void spool__fp_words_load(uint64_t words)
     uint16_t cw = (uint16_t)(words >> 32);
     __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
 }
+#elif defined(__aarch64__)
+/* The control word saved in a switched-out context: FPCR, whole. */
+static inline uint64_t spool__fp_words(const spool__ctx *ctx)
+{
+    return *(const uint64_t *)ctx->sp;
+}
+
+/* The FPCR in force on this thread. */
+static inline uint64_t spool__fp_words_now(void)
+{
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+}
+
+/* Loads an FPCR value. */
+static inline void spool__fp_words_load(uint64_t words)
+{
+    __asm__ volatile("msr fpcr, %0" : : "r"(words));
+}
+#endif
 
 /* Prepares ctx so that the first switch to it calls entry(arg) on the stack
  * whose highest address is stack_top. entry must never return. */

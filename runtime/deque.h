@@ -25,6 +25,8 @@
 #ifndef SPOOL_DEQUE_H
 #define SPOOL_DEQUE_H
 
+#include "atomics.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -39,8 +41,8 @@ typedef struct spool_task spool_task;
 #define SPOOL_DEQUE_MASK (SPOOL_DEQUE_CAP - 1)
 
 typedef struct spool__deque {
-    _Alignas(64) _Atomic int64_t top;    /* thieves and owner CAS it upwards */
-    _Alignas(64) _Atomic int64_t bottom; /* written by the owner only */
+    _Alignas(SPOOL__CACHE_LINE) _Atomic int64_t top;    /* thieves and owner CAS it upwards */
+    _Alignas(SPOOL__CACHE_LINE) _Atomic int64_t bottom; /* written by the owner only */
     _Atomic(spool_task *) buf[SPOOL_DEQUE_CAP];
 } spool__deque;
 

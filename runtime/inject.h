@@ -17,12 +17,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "atomics.h"
 #include "task.h"
 
 typedef struct spool__inject {
-    _Alignas(64) _Atomic(spool_task *) tail; /* producers: exchange */
+    _Alignas(SPOOL__CACHE_LINE) _Atomic(spool_task *) tail; /* producers: exchange */
     _Atomic int64_t len;                     /* tasks pushed and not yet popped */
-    _Alignas(64) spool_task *head;           /* the consumer holding `consuming` */
+    _Alignas(SPOOL__CACHE_LINE) spool_task *head;           /* the consumer holding `consuming` */
     _Atomic bool consuming;                  /* the consumer try-lock */
     spool_task stub;                         /* keeps the list non-empty */
 } spool__inject;

@@ -11,6 +11,7 @@
 #ifndef SPOOL_WORKER_H
 #define SPOOL_WORKER_H
 
+#include "atomics.h"
 #include "context.h"
 #include "deque.h"
 #include "depot.h"
@@ -63,7 +64,7 @@ typedef struct spool__worker {
     uint64_t rng;                     /* xorshift state for victim choice */
     bool searching;                   /* counted in rt->nsearching */
     spool__ctx sched_ctx;             /* the worker's own stack while a task runs */
-    uint64_t fp_words;                /* MXCSR/x87 control words in force on this thread */
+    uint64_t fp_words;                /* FP control words in force on this thread (context.h) */
     uint64_t fp_words_own;            /* the thread's own, restored when the worker stops */
     spool__action action;             /* set by the task before it switches out */
     spool__park_fn park_fn;
@@ -115,7 +116,7 @@ struct spool__runtime {
     spool__depot stack_depot_clean;
     spool__depot task_depot;          /* balances the workers' record caches */
     /* The idle protocol (scheduler.c, "Parking and waking"). */
-    _Alignas(64) _Atomic unsigned nsearching;
+    _Alignas(SPOOL__CACHE_LINE) _Atomic unsigned nsearching;
     _Atomic unsigned nidle;
     _Atomic uint64_t idle_mask[SPOOL__IDLE_WORDS];
     _Atomic bool main_done;           /* set (seq_cst) when main has exited */
