@@ -77,7 +77,8 @@ static void explain_setup_error(int rc)
                  "(the default of Docker, containerd and Kubernetes' RuntimeDefault)");
     else if (rc == -ENOSYS)
         snprintf(probe_why, sizeof probe_why,
-                 "io_uring_setup is missing (ENOSYS): Linux %s without io_uring, or a sandbox without it",
+                 "io_uring_setup is missing (ENOSYS): Linux %s without io_uring, or a sandbox or an "
+                 "emulator (qemu-user) without it",
                  kernel_release());
     else
         snprintf(probe_why, sizeof probe_why, "io_uring_setup failed: %s (Linux %s)", strerror(-rc),

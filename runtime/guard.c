@@ -136,7 +136,7 @@ static bool report_overflow(const void *addr)
     spool__worker *w = spool__worker_current();
     spool_task *t = w ? w->current : NULL;
     spool__stack *s = t ? t->stack : NULL;
-    if (!s || (uintptr_t)addr >= (uintptr_t)s->base || (uintptr_t)addr < (uintptr_t)s->base - page_bytes)
+    if (!s || (uintptr_t)addr >= (uintptr_t)s->base || (uintptr_t)addr < (uintptr_t)s->base - spool__stack_guard_size())
         return false;
     struct line l = {.len = 0};
     put_str(&l, "spool: task ", SIZE_MAX);

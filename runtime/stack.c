@@ -10,7 +10,10 @@
  * through process_madvise where the kernel takes it (one system call
  * instead of 256: measured 0.4 us a guard instead of 0.7), one madvise per
  * carved slot otherwise; where the kernel refuses guard markers we fall
- * back to mprotect(PROT_NONE) per slot, which splits the VMA. Either way a
+ * back to mprotect(PROT_NONE) per slot, which splits the VMA. The first
+ * guard a process installs is checked to fault (guard_faults): qemu-user
+ * answers MADV_GUARD_INSTALL with 0 and installs nothing, and a guard that
+ * silently is not there must not pass for one. Either way a
  * task that overflows its stack faults on the guard (SIGSEGV) instead of
  * writing into its neighbour; for a frame bigger than the guard page, only
  * if it was compiled with -fstack-clash-protection (guard.c reports the
@@ -23,6 +26,7 @@
 #include "failpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +67,41 @@ static size_t page_size(void)
     return pg;
 }
 
+/* Whether the guard page at p really is one: a write(2) from it into a
+ * pipe fails with EFAULT where the kernel cannot read the page. Used once
+ * per process, on the first guard MADV_GUARD_INSTALL says it installed.
+ * Without a pipe (no fds left), the answer is no: mprotect is the safe
+ * side. */
+static bool guard_faults(const char *p)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return false;
+    ssize_t n = write(fds[1], p, 1);
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return n < 0 && err == EFAULT;
+}
+
+/* GCC's -fstack-clash-protection probes a big frame once per the guard
+ * size it assumes: one 4 KiB page on x86-64, 64 KiB on aarch64 (its
+ * default there, --param stack-clash-protection-guard-size=16, made for
+ * kernels with 64 KiB pages). A probe can only land in a guard at least
+ * that big, so on aarch64 the guard is 64 KiB even with 4 KiB pages: more
+ * address space, no more memory (guard markers or PROT_NONE). */
+#if defined(__aarch64__)
+#define CLASH_PROBE_INTERVAL ((size_t)64 * 1024)
+#else
+#define CLASH_PROBE_INTERVAL ((size_t)4096)
+#endif
+
+size_t spool__stack_guard_size(void)
+{
+    size_t pg = page_size();
+    return pg > CLASH_PROBE_INTERVAL ? pg : CLASH_PROBE_INTERVAL;
+}
+
 int spool__stack_uses_guard_install(void)
 {
     return atomic_load_explicit(&guard_install_ok, memory_order_relaxed) == 1;
@@ -73,11 +112,14 @@ static int install_guard(char *guard, size_t len)
     int ok = atomic_load_explicit(&guard_install_ok, memory_order_relaxed);
     if (ok != 0) {
         if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
-            atomic_store_explicit(&guard_install_ok, 1, memory_order_relaxed);
-            return 0;
-        }
-        if (errno != EINVAL)
+            if (ok == 1 || guard_faults(guard)) {
+                atomic_store_explicit(&guard_install_ok, 1, memory_order_relaxed);
+                return 0;
+            }
+            /* Said yes, did nothing: mprotect from now on. */
+        } else if (errno != EINVAL) {
             return -errno;
+        }
         atomic_store_explicit(&guard_install_ok, 0, memory_order_relaxed);
     }
     return mprotect(guard, len, PROT_NONE) == 0 ? 0 : -errno;
@@ -122,7 +164,8 @@ void spool__stack_pool_destroy(spool__stack_pool *pool)
  * ourselves; false if the kernel does not offer that. */
 static bool install_chunk_guards(spool__stack_pool *pool, spool__stack_chunk *c)
 {
-    if (atomic_load_explicit(&batch_guard_ok, memory_order_relaxed) == 0)
+    int batch_ok = atomic_load_explicit(&batch_guard_ok, memory_order_relaxed);
+    if (batch_ok == 0)
         return false;
     static _Atomic int self_pidfd = -1;
     int pidfd = atomic_load_explicit(&self_pidfd, memory_order_relaxed);
@@ -143,14 +186,20 @@ static bool install_chunk_guards(spool__stack_pool *pool, spool__stack_chunk *c)
     }
     struct iovec iov[SPOOL_STACKS_PER_CHUNK];
     for (unsigned i = 0; i < SPOOL_STACKS_PER_CHUNK; i++) {
-        iov[i].iov_base = c->map + i * (page_size() + pool->stack_size);
-        iov[i].iov_len = page_size();
+        iov[i].iov_base = c->map + i * (spool__stack_guard_size() + pool->stack_size);
+        iov[i].iov_len = spool__stack_guard_size();
     }
     long done = syscall(SYS_process_madvise, pidfd, iov, SPOOL_STACKS_PER_CHUNK, MADV_GUARD_INSTALL, 0);
-    if (done != (long)(SPOOL_STACKS_PER_CHUNK * page_size())) {
+    if (done != (long)(SPOOL_STACKS_PER_CHUNK * spool__stack_guard_size())) {
         /* Refused or partial: guards are idempotent, so the per-slot path
          * may simply install them again. */
         atomic_store_explicit(&batch_guard_ok, 0, memory_order_relaxed);
+        return false;
+    }
+    if (batch_ok < 0 && !guard_faults(c->map)) {
+        /* Said yes, did nothing (see the top): mprotect per slot. */
+        atomic_store_explicit(&batch_guard_ok, 0, memory_order_relaxed);
+        atomic_store_explicit(&guard_install_ok, 0, memory_order_relaxed);
         return false;
     }
     atomic_store_explicit(&batch_guard_ok, 1, memory_order_relaxed);
@@ -163,7 +212,7 @@ static int new_chunk(spool__stack_pool *pool)
     spool__stack_chunk *c = spool__failpoint_hit(SPOOL__FAIL_STACK_CHUNK) ? NULL : malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
-    c->map_len = (page_size() + pool->stack_size) * SPOOL_STACKS_PER_CHUNK;
+    c->map_len = (spool__stack_guard_size() + pool->stack_size) * SPOOL_STACKS_PER_CHUNK;
     c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (c->map == MAP_FAILED) {
@@ -186,12 +235,12 @@ static spool__stack *carve(spool__stack_pool *pool)
         return NULL;
     spool__stack_chunk *c = pool->chunks;
     size_t i = pool->carved_in_last;
-    char *guard = c->map + i * (page_size() + pool->stack_size);
-    if (!c->guarded && install_guard(guard, page_size()) != 0)
+    char *guard = c->map + i * (spool__stack_guard_size() + pool->stack_size);
+    if (!c->guarded && install_guard(guard, spool__stack_guard_size()) != 0)
         return NULL;
     pool->carved_in_last = i + 1;
     spool__stack *s = &c->slots[i];
-    s->base = guard + page_size();
+    s->base = guard + spool__stack_guard_size();
     s->next = NULL;
     s->dirty = false;
 #if defined(SPOOL_TSAN)

@@ -80,6 +80,11 @@ size_t spool__stack_purge(spool__stack_pool *pool, size_t max);
  * depot. Owner only. */
 bool spool__stack_purge_wanted(spool__stack_pool *pool);
 
+/* The bytes of the guard below each stack: one page, and on aarch64 at
+ * least 64 KiB (the interval at which GCC's -fstack-clash-protection
+ * probes there). Async-signal-safe once a pool has been initialised. */
+size_t spool__stack_guard_size(void);
+
 /* Whether guard pages come from MADV_GUARD_INSTALL (1) or mprotect (0). */
 int spool__stack_uses_guard_install(void);
 

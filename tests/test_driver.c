@@ -18,6 +18,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <spool/spool.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,22 @@
 #ifndef SPOOL_EXAMPLES_DIR
 #define SPOOL_EXAMPLES_DIR ""
 #endif
+
+/* Whether this process has no io_uring at all: qemu-user (which also runs
+ * no seccomp filters: PR_SET_SECCOMP says EINVAL there). Where it is
+ * missing, io_uring is refused already, with ENOSYS instead of EPERM; the
+ * cases that need io_uring_setup to work (a refused io_uring_enter) have
+ * nothing to test. */
+static bool io_uring_missing(void)
+{
+    return syscall(__NR_io_uring_setup, 0, NULL) < 0 && errno == ENOSYS;
+}
+
+/* The error io_uring_setup fails with under refuse_io_uring. */
+static int refused_errno(void)
+{
+    return io_uring_missing() ? ENOSYS : EPERM;
+}
 
 /* Makes system call nr fail with EPERM from now on in this process and
  * its children (no extra tools: prctl and a four-instruction BPF). */
@@ -52,10 +69,12 @@ static void refuse_syscall(int nr)
     }
 }
 
-/* What Docker's default profile does: io_uring_setup fails with EPERM. */
+/* What Docker's default profile does: io_uring_setup fails with EPERM
+ * (where io_uring is missing already, it fails with ENOSYS as it is). */
 static void refuse_io_uring(void)
 {
-    refuse_syscall(__NR_io_uring_setup);
+    if (!io_uring_missing())
+        refuse_syscall(__NR_io_uring_setup);
 }
 
 /* The CPU time (user + system) of the last child in_child reaped, and
@@ -161,7 +180,7 @@ START_TEST(where_io_uring_is_refused_it_runs_on_epoll_and_says_why_once)
     int status = in_child(child_refused, &err);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
     ck_assert_msg(count(err, "running on epoll") == 1, "stderr: %s", err);
-    ck_assert_msg(count(err, "EPERM") == 1, "stderr: %s", err);
+    ck_assert_msg(count(err, refused_errno() == EPERM ? "(EPERM)" : "(ENOSYS)") == 1, "stderr: %s", err);
     free(err);
 }
 END_TEST
@@ -190,10 +209,10 @@ static int child_forced_uring_refused(void)
     refuse_io_uring();
     spool_config cfg = {.backend = SPOOL_BACKEND_IO_URING};
     int rc = spool_run(echo_main, "io_uring", &cfg);
-    if (rc != -EPERM)
+    if (rc != -refused_errno())
         return 30;
     setenv("SPOOL_BACKEND", "io_uring", 1);
-    return spool_run(echo_main, "io_uring", NULL) == -EPERM ? 0 : 31;
+    return spool_run(echo_main, "io_uring", NULL) == -refused_errno() ? 0 : 31;
 }
 
 START_TEST(a_forced_io_uring_that_is_refused_is_spool_runs_error)
@@ -249,6 +268,8 @@ static int child_enter_refused(void)
 
 START_TEST(where_io_uring_enter_is_refused_it_runs_on_epoll)
 {
+    if (io_uring_missing())
+        return; /* no io_uring_setup to let through */
     char *err = NULL;
     int status = in_child(child_enter_refused, &err);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
@@ -282,6 +303,8 @@ static int child_forced_enter_refused(void)
 
 START_TEST(a_driver_that_keeps_failing_ends_spool_run_with_its_error)
 {
+    if (io_uring_missing())
+        return; /* no io_uring to force */
     char *err = NULL;
     int status = in_child(child_forced_enter_refused, &err);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
@@ -310,7 +333,8 @@ static int child_example(void)
     int null = open("/dev/null", O_WRONLY);
     if (null >= 0)
         dup2(null, STDOUT_FILENO);
-    execl(path, path, (char *)NULL);
+    const char *argv[] = {path, NULL};
+    exec_built(argv);
     perror(path);
     return 98;
 }

@@ -58,8 +58,9 @@ static void server_start(struct server *s, unsigned idle_ms)
         dup2(p[1], STDERR_FILENO);
         close(p[0]);
         close(p[1]);
-        execl(SPOOL_HTTP_SERVER, "http_server", "--host", "127.0.0.1", "--port", "0", "--workers",
-              "2", "--idle-ms", idle, (char *)NULL);
+        const char *argv[] = {SPOOL_HTTP_SERVER, "--host", "127.0.0.1", "--port", "0", "--workers", "2",
+                              "--idle-ms", idle, NULL};
+        exec_built(argv);
         _exit(127);
     }
     close(p[1]);

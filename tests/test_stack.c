@@ -77,8 +77,8 @@ START_TEST(get_returns_distinct_stacks_whose_whole_range_is_usable)
                 continue;
             ck_assert_ptr_ne(s[i], s[j]);
             /* No overlap, and at least a guard page between them. */
-            ck_assert(s[i]->base + STACK_SIZE + page() <= s[j]->base ||
-                      s[j]->base + STACK_SIZE + page() <= s[i]->base);
+            ck_assert(s[i]->base + STACK_SIZE + spool__stack_guard_size() <= s[j]->base ||
+                      s[j]->base + STACK_SIZE + spool__stack_guard_size() <= s[i]->base);
         }
         /* Nobody else's memset reached this stack. */
         ck_assert_int_eq((unsigned char)s[i]->base[0], 0xA0 + i);
@@ -190,7 +190,7 @@ START_TEST(carving_more_than_one_chunk_of_stacks_works)
             ck_assert_ptr_ne(s[i], s[i - 1]);
     }
     /* Within a chunk, slots are [guard | stack] back to back. */
-    ck_assert_ptr_eq(s[1]->base, s[0]->base + pool.stack_size + page());
+    ck_assert_ptr_eq(s[1]->base, s[0]->base + pool.stack_size + spool__stack_guard_size());
     for (unsigned i = 0; i < N; i++)
         spool__stack_put(&pool, s[i]);
     ck_assert_uint_eq(spool__stack_purge(&pool, N), N);
@@ -226,7 +226,7 @@ START_TEST(the_guard_page_survives_a_purge)
     spool__stack *s = guard_setup();
     spool__stack_put(&guard_pool, s);
     ck_assert_uint_ge(spool__stack_purge(&guard_pool, 10), 1);
-    volatile char *below = s->base - page();
+    volatile char *below = s->base - spool__stack_guard_size(); /* its lowest byte */
     *below = 1;
     ck_abort_msg("the write to the guard page after a purge did not fault");
 }
