@@ -12,6 +12,12 @@
 #                          libFuzzer target (tests/fuzz/run), installing
 #                          clang and libclang-rt-dev when root; returns 1
 #                          (having said why) if it still cannot
+#   spool_ensure_aarch64_deps
+#                          the aarch64 cross build and qemu-user (tests/run's
+#                          aarch64 stage, bench/run --arch aarch64): adds
+#                          Debian's arm64 architecture and installs what is
+#                          missing when root, else prints the lines and
+#                          exits 1
 
 SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
 _spool_apt_updated=0
@@ -120,4 +126,35 @@ spool_try_libfuzzer() {
     fi
     echo "spool: $why" >&2
     return 1
+}
+
+# The aarch64 stage: Debian's cross compiler, qemu-user, and the arm64
+# builds of the libraries spool and its tests link (multiarch packages).
+SPOOL_AARCH64_DEPS=(gcc-aarch64-linux-gnu qemu-user-static liburing-dev:arm64 check:arm64)
+
+spool_ensure_aarch64_deps() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "spool: dpkg-query not found; not a Debian system? Install a cross compiler for aarch64," \
+             "qemu-user and arm64 builds of liburing and check" >&2
+        return 0
+    fi
+    local missing add_arch=0
+    mapfile -t missing < <(spool__missing "${SPOOL_AARCH64_DEPS[@]}")
+    dpkg --print-foreign-architectures | grep -qx arm64 || add_arch=1
+    [ "${#missing[@]}" -eq 0 ] && [ "$add_arch" -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        if [ "$add_arch" -eq 1 ]; then
+            echo "spool: adding Debian's arm64 architecture (dpkg --add-architecture arm64)" >&2
+            dpkg --add-architecture arm64
+            _spool_apt_updated=0 # the arm64 package lists are new
+        fi
+        spool__apt_update
+        echo "spool: installing ${missing[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    else
+        echo "spool: the aarch64 stage needs: ${missing[*]}; install them with:" >&2
+        [ "$add_arch" -eq 1 ] && echo "sudo dpkg --add-architecture arm64" >&2
+        echo "sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
 }
