@@ -982,8 +982,14 @@ static void finish_task(spool__worker *w, spool_task *t)
     }
     /* Counted last: while this task's joiner is not yet woken, the runtime
      * must not look quiescent (the joiner is alive anyway). Release, paired
-     * with quiescent()'s loads: whoever sees this exit also sees the spawns
-     * this task made (they happened before it), so a child still alive
-     * cannot go uncounted. A plain store on x86. */
+     * with quiescent()'s seq_cst (so at least acquire) loads: whoever reads
+     * this count also sees the spawns this task made (they happened before
+     * it, on whatever worker), so a child still alive cannot go uncounted.
+     * A relaxed store would not do on a weakly ordered machine: a reader
+     * could see the exit and miss a spawn that came before it. Release
+     * needs no RMW: only this worker writes the counter. A checker that
+     * misses this store sees the sums differ and parks; this worker passes
+     * its own W3 fence (seq_cst) before it parks, so of any two workers the
+     * later through W3 sees the other's last count. */
     spool__owner_add(&w->exited, 1, memory_order_release);
 }
