@@ -4,6 +4,7 @@
  */
 #include "runtime.h"
 
+#include "atomics.h"
 #include "blocking.h"
 #include "context.h"
 #include "depot.h"
@@ -128,8 +129,10 @@ static void *worker_thread(void *arg)
  * does not order the flag before its re-check), and the task's consume
  * of the token is an acquire RMW reading from it. Elsewhere the token is
  * a spurious wake-up, which every wait tolerates; a record not in use
- * gets it back to EMPTY at its spawn. Tasks spawned after the flag see
- * it at their first wait. */
+ * keeps it into its next task, whose first park it ends at once
+ * (spool__task_init clears the state around it). Tasks spawned after the
+ * flag see it at their first wait; a task spawned from a slab the scan
+ * did not see sees it too (the fences below and in task.c's new_slab). */
 static void unpark_every_record(spool_task *t, void *arg)
 {
     (void)arg;
@@ -139,6 +142,12 @@ static void unpark_every_record(spool_task *t, void *arg)
 void spool__runtime_begin_cancel_all(spool__worker *w)
 {
     spool__remote_close(w->rt);
+    /* The flag's store, then this fence, then the scan's loads of the
+     * slab lists: with the fence after a new slab's publication
+     * (task.c, new_slab) a Dekker handshake, so no slab is both missed
+     * here and made without its tasks seeing the flag. The seq_cst store
+     * alone orders nothing before the scan's acquire loads. */
+    spool__fence_seq_cst();
     spool__task_for_each_record(w->rt, unpark_every_record, NULL);
 }
 

@@ -53,7 +53,9 @@
  *     7. parking in its driver with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
  *
- * Parking and waking (the protocol; every step but the push is seq_cst)
+ * Parking and waking (the protocol; every step but the push and the W4
+ * look is seq_cst; those two are release / acquire, ordered against the
+ * rest by the P2 and W3 fences)
  *   A producer (spawn, wake, timer, overflow) does:
  *     P1 push the task (release store of the deque bottom / inject link)
  *     P2 fence
@@ -72,7 +74,8 @@
  *   are seq_cst fences, so either P3's loads see W1/W2 (the producer wakes
  *   the worker, or sees another searcher that will reach W4 later), or W4
  *   sees P1's push. A searcher that finds work and was the last searcher
- *   wakes another if work remains anywhere (stop_searching): producers
+ *   wakes another if work remains anywhere (stop_searching: its decrement,
+ *   a fence that pairs with P2 as W3 does, then the look): producers
  *   skipped their wake-ups while it searched. So work spreads one
  *   worker at a time, and a burst of pushes wakes at most one worker per
  *   searcher instead of a thundering herd.
@@ -319,10 +322,23 @@ static void stop_searching(spool__worker *w)
         return;
     w->searching = false;
     /* Producers skipped the wake-up while we searched, trusting us; if
-     * work is left anywhere (not only here), hand the search on. */
-    if (atomic_fetch_sub_explicit(&w->rt->nsearching, 1, memory_order_seq_cst) == 1 &&
-        work_visible(w->rt))
-        spool__notify(w);
+     * work is left anywhere (not only here), hand the search on. The
+     * decrement and work_visible's loads are a Dekker handshake with a
+     * producer's P1-P3: the fence pairs with P2, so either the producer's
+     * P3 sees nsearching at zero (and wakes a worker itself) or our loads
+     * see its P1 push. The seq_cst decrement alone is not enough: C11
+     * orders it before later loads only if those are seq_cst too, and
+     * work_visible's are acquire (on aarch64 an acquire load may be an
+     * LDAPR, which can be satisfied before the decrement's store is
+     * visible). That it worked without the fence was x86's doing: a
+     * locked decrement is a full barrier there. Missing the push would
+     * leave it unshared until a busy worker looks again or a parked one's
+     * SPOOL_PARK_MAX_NS timeout ends. */
+    if (atomic_fetch_sub_explicit(&w->rt->nsearching, 1, memory_order_seq_cst) == 1) {
+        spool__fence_seq_cst();
+        if (work_visible(w->rt))
+            spool__notify(w);
+    }
 }
 
 static uint64_t next_random(spool__worker *w)
@@ -966,8 +982,14 @@ static void finish_task(spool__worker *w, spool_task *t)
     }
     /* Counted last: while this task's joiner is not yet woken, the runtime
      * must not look quiescent (the joiner is alive anyway). Release, paired
-     * with quiescent()'s loads: whoever sees this exit also sees the spawns
-     * this task made (they happened before it), so a child still alive
-     * cannot go uncounted. A plain store on x86. */
+     * with quiescent()'s seq_cst (so at least acquire) loads: whoever reads
+     * this count also sees the spawns this task made (they happened before
+     * it, on whatever worker), so a child still alive cannot go uncounted.
+     * A relaxed store would not do on a weakly ordered machine: a reader
+     * could see the exit and miss a spawn that came before it. Release
+     * needs no RMW: only this worker writes the counter. A checker that
+     * misses this store sees the sums differ and parks; this worker passes
+     * its own W3 fence (seq_cst) before it parks, so of any two workers the
+     * later through W3 sees the other's last count. */
     spool__owner_add(&w->exited, 1, memory_order_release);
 }

@@ -5,6 +5,7 @@
  */
 #include "task.h"
 
+#include "atomics.h"
 #include "depot.h"
 #include "failpoint.h"
 #include "names.h"
@@ -83,8 +84,14 @@ static bool new_slab(spool__worker *w)
     }
     slab->count = count;
     slab->next = atomic_load_explicit(&w->slabs, memory_order_relaxed);
-    /* Release: a scanner that sees the slab sees its header. */
+    /* Release: a scanner that sees the slab sees its header. The fence
+     * pairs with the one in spool__runtime_begin_cancel_all (runtime.c),
+     * between the `cancelling` store and the scan: either the scan sees
+     * this slab (and leaves its records a token), or every task spawned
+     * from it later sees `cancelling` at its first wait. A slab is rare
+     * enough for a fence. */
     atomic_store_explicit(&w->slabs, slab, memory_order_release);
+    spool__fence_seq_cst();
     w->slab_bump = slab->tasks;
     w->slab_end = slab->tasks + count;
     return true;
@@ -196,11 +203,22 @@ void spool__task_init(spool_task *t, spool_fn fn, void *arg)
     t->result = 0;
     atomic_store_explicit(&t->next, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->join, NULL, memory_order_relaxed);
-    /* wait_seq carries over from the record's last task (task.h). Relaxed
-     * like the stores above: the push that schedules t (release) publishes
-     * them; a stale unpark racing this store only leaves a token, a
-     * spurious wake-up (task.h). */
-    atomic_store_explicit(&t->state, 0, memory_order_relaxed);
+    /* wait_seq carries over from the record's last task (task.h). The
+     * state is cleared except for a NOTIFIED token, and never by a plain
+     * store: the shutdown scan (runtime.c) may have left that token on
+     * this free record, and a store over it would let the new task park
+     * after the scan with a stale `cancelling` in hand (nothing orders the
+     * scan's store of the flag before this thread's first check of it;
+     * x86 would allow it too, through its store buffer). Kept, the token
+     * makes its first park return at once, and consuming it (an acquire
+     * RMW reading from the scan's release CAS, through this relaxed RMW's
+     * place in the release sequence) shows it the flag. A stale token from
+     * an older unpark costs one spurious wake-up (task.h). Usually the
+     * state is 0 already: one load, no write. Relaxed like the stores
+     * above: the push that schedules t (release) publishes them. */
+    uint32_t state = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (state & ~SPOOL__TOKEN_NOTIFIED)
+        atomic_fetch_and_explicit(&t->state, SPOOL__TOKEN_NOTIFIED, memory_order_relaxed);
     t->shield = 0;
 }
 

@@ -103,8 +103,10 @@ struct __attribute__((aligned(SPOOL__TASK_ALIGN))) spool_task {
     int result;                 /* written by the task before exit; read by its joiner after DONE */
     /* SPOOL__STATE_*: the park token in the low two bits (wait.c), the
      * cancellation request, and whether the task has a name. Reset at
-     * spawn; an unpark that reaches a reused record later is a spurious
-     * wake-up, which every wait tolerates (it re-checks its condition). */
+     * spawn, all but a NOTIFIED token (task.c, spool__task_init); an
+     * unpark that reaches a reused record later, or a token kept from
+     * before, is a spurious wake-up, which every wait tolerates (it
+     * re-checks its condition). */
     _Atomic uint32_t state;
     /* Timed waits: odd while the task is in one (wait.c). Written by the
      * task, read by the worker whose timer heap holds an entry for it;
