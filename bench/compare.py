@@ -14,7 +14,11 @@ it is forced, -EPERM under a seccomp filter), the io_uring rows are
 skipped with a note.
 
 usage: bench/compare.py [--quick] [--only W1,W3] [--json FILE] [--build DIR]
-                        [--timeout S]
+                        [--timeout S] [--emulator PROGRAM]
+
+--emulator runs every program of the build through PROGRAM: a cross build
+under qemu-user (bench/run --arch aarch64), whose figures mean nothing (only
+that everything runs and checks out does).
 
 Every program prints one JSON line; each line received is appended to
 --json FILE (truncated first). A program that is missing, fails, times out or
@@ -98,10 +102,23 @@ def usable_drivers(build, timeout):
     return tuple(d for d in DRIVERS if d != "io_uring")
 
 
+# What runs the programs of the spool build (--emulator; [] to run them
+# directly), and that build's directory, set by main().
+EMULATOR = []
+BUILD = None
+
+
+def launch(argv):
+    """argv as started: behind the emulator when argv[0] is in the build."""
+    if EMULATOR and BUILD and os.path.abspath(argv[0]).startswith(BUILD + os.sep):
+        return EMULATOR + argv
+    return argv
+
+
 def run_capture(argv, timeout, merge_stderr=False, env=None):
     """subprocess.run in its own process group, so that a timeout kills the
     program and anything it started. Returns (returncode, stdout, stderr)."""
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+    p = subprocess.Popen(launch(argv), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                          text=True, errors="replace", cwd=ROOT, start_new_session=True, env=env)
     try:
@@ -363,7 +380,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
     err = tempfile.TemporaryFile(mode="w+", errors="replace")
     p = None
     try:
-        p = subprocess.Popen(argv + ["--port", "0"], stdout=subprocess.DEVNULL, stderr=err,
+        p = subprocess.Popen(launch(argv + ["--port", "0"]), stdout=subprocess.DEVNULL, stderr=err,
                              cwd=ROOT, start_new_session=True, env=env)
         port = None
         deadline = time.monotonic() + min(30.0, timeout)
@@ -633,7 +650,7 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
     argv = argv + ["--port", str(port)]
     err = tempfile.TemporaryFile(mode="w+")
     try:
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+        p = subprocess.Popen(launch(argv), stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
                              start_new_session=True, env=env)
     except OSError as e:
         err.close()
@@ -822,6 +839,9 @@ def main():
                     help="spool build directory (default build/release)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds before a program is killed (default 600; 120 with --quick)")
+    ap.add_argument("--emulator", default="",
+                    help="run the build's programs through this program (qemu-aarch64-static for a "
+                         "cross build); figures under emulation mean nothing")
     a = ap.parse_args()
 
     if a.only:
@@ -838,10 +858,16 @@ def main():
         ids = list(WORKLOADS)
     timeout = a.timeout if a.timeout else (120.0 if a.quick else 600.0)
     build = os.path.abspath(a.build)
+    global BUILD, EMULATOR
+    BUILD = build
+    EMULATOR = [a.emulator] if a.emulator else []
     py = pick_python()
     uv = has_uvloop(py)
     json_file = open(a.json, "w") if a.json else None
 
+    if EMULATOR:
+        out(f"note: the build's programs run under {a.emulator}: the figures below measure the "
+            "emulator, not spool; what counts is that every program runs and checks out")
     out(f"spool bench: build {build}; python {py} "
         f"({'with' if uv else 'without'} uvloop); {os.cpu_count()} CPUs; "
         f"{'quick' if a.quick else 'full'} sizes")
