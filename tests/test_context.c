@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <unwind.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -450,6 +451,62 @@ START_TEST(a_context_on_an_unaligned_stack_top_is_still_aligned)
 }
 END_TEST
 
+/* ---- unwinding ------------------------------------------------------------- */
+
+void spool__ctx_entry(void); /* arch/switch_<arch>.S */
+
+#define BT_MAX 64
+static uintptr_t bt_frames[BT_MAX];
+static volatile int bt_depth;
+
+static _Unwind_Reason_Code bt_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    (void)arg;
+    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+    if (ip == 0)
+        return _URC_NORMAL_STOP; /* past the end: libgcc reports it with IP 0 */
+    if (bt_depth == BT_MAX)
+        return _URC_NORMAL_STOP; /* ran away */
+    bt_frames[bt_depth++] = ip;
+    return _URC_NO_REASON;
+}
+
+/* The unwinder itself, not backtrace(3), which stops where an address
+ * repeats and so would hide a trampoline that unwinds to itself. */
+__attribute__((noinline)) static void take_backtrace(void)
+{
+    bt_depth = 0;
+    _Unwind_Backtrace(bt_frame, NULL);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+static void bt_entry(void *arg)
+{
+    coro_arrived();
+    take_backtrace();
+    coro_switch(&co_a, &main_co);
+    abort();
+}
+
+/* The unwind tables (what debuggers, profilers and backtrace(3) read)
+ * walk a task's stack up to the entry trampoline and stop there, instead
+ * of running off into the frame's zeroed words. */
+START_TEST(a_backtrace_inside_a_context_ends_at_its_entry)
+{
+    coro_self(&main_co);
+    coro_new(&co_a, bt_entry, NULL);
+    coro_switch(&main_co, &co_a);
+    int n = bt_depth;
+    ck_assert_int_ge(n, 3); /* take_backtrace, bt_entry, spool__ctx_entry */
+    ck_assert_int_lt(n, BT_MAX);
+    uintptr_t last = bt_frames[n - 1];
+    uintptr_t entry = (uintptr_t)&spool__ctx_entry;
+    ck_assert_msg(last > entry && last <= entry + 16, "the walk ended at %p, not in spool__ctx_entry (%p)",
+                  (void *)last, (void *)entry);
+    coro_free(&co_a);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------------- */
 
 static Suite *context_suite(void)
@@ -461,6 +518,7 @@ static Suite *context_suite(void)
     ADD_TEST(s, rounding_mode_set_in_one_context_does_not_leak_into_the_other);
     ADD_TEST(s, a_new_context_runs_on_an_abi_aligned_stack);
     ADD_TEST(s, a_context_on_an_unaligned_stack_top_is_still_aligned);
+    ADD_TEST(s, a_backtrace_inside_a_context_ends_at_its_entry);
     return s;
 }
 
