@@ -3,18 +3,63 @@
  *
  * This is the one header users include. A task is a stackful coroutine that
  * reads like straight-line code; a pool of worker threads runs the tasks,
- * stealing work from each other; every wait (timers, wake-ups) goes through
- * each worker's io_uring ring.
+ * stealing work from each other; every wait (timers, I/O, wake-ups) goes
+ * through each worker's driver: an io_uring ring, or an epoll set where the
+ * kernel refuses io_uring.
  *
- * One convention everywhere, as in the kernel and io_uring: every call, and
- * every task, returns an int that is >= 0 on success (a count, a value) or a
- * negative errno on failure. Nothing here sets or reads errno.
- *
- * Contexts named in the contracts below:
- *   - "task context": inside a function run by spool_run() or spool_spawn().
- *     Calls that may suspend work only there; elsewhere they return -EPERM
- *     and do nothing.
- *   - "any thread": safe from any thread, inside or outside the runtime.
+ * Conventions:
+ * - Return values. Every call, and every task, returns an int that is >= 0
+ *   on success (a count, an index, a value) or a negative errno on failure,
+ *   as in the kernel and io_uring. Nothing sets or reads errno;
+ *   spool_strerror(rc) names an error. The exceptions are the calls that
+ *   hand out a pointer (spool_spawn, spool_spawn_owned, spool_group_spawn,
+ *   spool_spawn_on, spool_spawn_on_owned return NULL on failure, and the
+ *   function never runs then; spool_task_name, spool_current,
+ *   spool_runtime_current return NULL for "none"), and the plain getters
+ *   spool_now_ns, spool_sem_value, spool_queue_len.
+ * - Contexts named in the contracts below. "Task context": inside a
+ *   function run by spool_run, spool_spawn, spool_group_spawn or
+ *   spool_spawn_on; a call that may suspend returns -EPERM and does nothing
+ *   anywhere else. "Any thread": safe from any thread, inside or outside
+ *   the runtime; these never suspend. "Plain thread": a thread that is not
+ *   running a spool task (the _blocking calls and spool_join_blocking block
+ *   the thread, and return -EPERM inside a task, where they would block a
+ *   worker).
+ * - Errors every wait can return. Every wait (acquire, wait, get, put,
+ *   join, gather, sleep, yield, I/O) is a cancellation point: it returns
+ *   -ECANCELED once the task is cancelled (level-triggered: the current
+ *   wait and every later one, until the task returns) and -ETIMEDOUT once a
+ *   timeout scope around it has expired, checked on entry and while
+ *   waiting. A waiter that gives up never takes or loses a permit, a
+ *   wake-up or an item: if it was handed one in the same instant, the wait
+ *   succeeds and the next wait reports the cancellation. Shields suspend
+ *   both (see "Cancellation").
+ * - The other errors, by meaning: -EINVAL a NULL or out-of-range argument,
+ *   or a misuse the call can see (joining yourself, leaving a timeout scope
+ *   that is not the innermost); -EPERM outside a task, or releasing
+ *   something not held; -EAGAIN a try_ call that would have waited (or no
+ *   blocking thread could be had); -EPIPE a closed queue or a broken
+ *   barrier; -EOVERFLOW a semaphore release past its bound; -EBUSY a call
+ *   that conflicts with current use (spool_run inside a task, resetting a
+ *   barrier with waiters, a second group waiter, a limit set after a
+ *   spawn); -ENOMEM memory ran out. The runtime keeps running after any of
+ *   these (docs/errors.md).
+ * - Ownership. A task's record belongs to the runtime until it is joined
+ *   (spool_join, spool_gather, spool_wait_for, spool_join_blocking), waited
+ *   for through its group, or detached; the handle is stale after. Join
+ *   each task once: a stale handle is detected (a join aborts naming the
+ *   call, the other calls return -EINVAL; exact until its record has been
+ *   reused 64 times, docs/errors.md, "Stale task handles"). Sync objects,
+ *   queues, groups and timeout scopes are caller-owned structs (embed
+ *   them, no malloc); their fields are private: use only the functions and
+ *   the _INIT macros. A task's argument stays the spawner's business with
+ *   spool_spawn: if the task cannot start (no stack: it ends with -ENOMEM
+ *   without running), nothing releases what the argument owns. To hand
+ *   the argument over (a connection's fd, a malloc'd record), spawn with
+ *   spool_spawn_owned (spool_spawn_on_owned) and a drop: from the call on,
+ *   exactly one of fn(arg) and drop(arg) runs, exactly once, whatever
+ *   fails.
+ * - Time is uint64_t nanoseconds of CLOCK_MONOTONIC everywhere.
  */
 #ifndef SPOOL_SPOOL_H
 #define SPOOL_SPOOL_H
@@ -100,9 +145,14 @@ typedef struct spool_config {
     int quiet_fallback;
 } spool_config;
 
+/* The blocking pool's defaults (spool_config.blocking_threads and
+ * .blocking_idle_ns): at most 64 threads, each retiring after 10 s idle. */
 #define SPOOL_DEFAULT_BLOCKING_THREADS 64u
 #define SPOOL_DEFAULT_BLOCKING_IDLE_NS (10 * SPOOL_SEC)
 
+/* The limits of spool_config.workers and .stack_size, and the stack a task
+ * gets by default (64 KiB; a task that overflows it dies of SIGSEGV with a
+ * line naming it: docs/errors.md, "Stack overflow"). */
 #define SPOOL_MAX_WORKERS 256u
 #define SPOOL_DEFAULT_STACK_SIZE ((size_t)64 * 1024)
 #define SPOOL_MIN_STACK_SIZE ((size_t)16 * 1024)
@@ -660,7 +710,7 @@ SPOOL_API spool_task *spool_spawn_on_owned(spool_runtime *rt, spool_fn fn, void 
 SPOOL_API int spool_join_blocking(spool_task *task);
 
 /* ======================================================================
- * I/O on io_uring: files, sockets
+ * I/O: files, sockets
  *
  * On the io_uring driver each call submits one io_uring operation on the
  * calling task's worker ring (submissions are batched: the SQEs of the
