@@ -106,6 +106,8 @@ def usable_drivers(build, timeout):
 # directly), and that build's directory, set by main().
 EMULATOR = []
 BUILD = None
+# "[k/N] ": which of the run's workloads is running, in the headers.
+PROGRESS = ""
 
 
 def launch(argv):
@@ -488,7 +490,7 @@ def run_w6(build, py, uv, quick, timeout, json_file, drivers):
     the raw floor of each driver, asyncio streams/protocol, uvloop
     streams/protocol (when importable). Returns {key: Run}."""
     dur, conns = W6_SIZES["quick" if quick else "full"]
-    out(f"== W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
+    out(f"== {PROGRESS}W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
         f"client {W6_CLIENT_THREADS} thread)")
     client = os.path.join(build, "bench", "echo_client")
     script = os.path.join(HERE, "asyncio", "w6_echo_server.py")
@@ -730,7 +732,7 @@ def run_http(build, py, uv, quick, timeout, json_file, drivers):
     wrk is missing. Returns {key: Run}."""
     dur, conns = HTTP_SIZES["quick" if quick else "full"]
     wrk = shutil.which("wrk")
-    out(f"== HTTP http_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
+    out(f"== {PROGRESS}HTTP http_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
         "http://127.0.0.1:PORT/plaintext)")
     if not wrk:
         out("  skipped: wrk is not installed (bench/run installs it as root; else: "
@@ -808,7 +810,7 @@ def run_workload(wid, build, py, uv, quick, timeout, json_file, drivers):
     name, full, small, _ = WORKLOADS[wid]
     size = small if quick else full
     stem = f"w{wid[1:]}_{name}"
-    out(f"== {wid} {name} (--n {size})")
+    out(f"== {PROGRESS}{wid} {name} (--n {size})")
     r = {}
     script = os.path.join(HERE, "asyncio", stem + ".py")
     if not os.path.exists(script):
@@ -880,7 +882,9 @@ def main():
 
     drivers = usable_drivers(build, timeout)
     results = {}
-    for wid in ids:
+    global PROGRESS
+    for k, wid in enumerate(ids, 1):
+        PROGRESS = f"[{k}/{len(ids)}] "
         if wid in ("W6", "HTTP"):
             runner = run_w6 if wid == "W6" else run_http
             r = results[wid] = runner(build, py, uv, a.quick, timeout, json_file, drivers)
