@@ -19,7 +19,9 @@
 #                          missing when root, else prints the lines and
 #                          exits 1
 
-SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
+# g++: tests/cxx builds C++ programs against the header (skipped, loudly,
+# where no C++ compiler works).
+SPOOL_DEPS=(cmake gcc g++ make pkg-config liburing-dev check python3)
 _spool_apt_updated=0
 
 # spool__installed PKG: true if dpkg says "install ok installed".
