@@ -25,8 +25,10 @@
 
 /* C++17 and C++20 include this header too: the declarations have C
  * linkage, and the private fields that C declares _Atomic are, in C++,
- * plain fields of the same size and alignment (SPOOL__ATOMIC), so both
- * languages see one layout (tests/cxx/ proves it, struct by struct). C++
+ * plain fields of the same size and alignment (SPOOL__ATOMIC: GCC and
+ * clang align an _Atomic of 4 or 8 bytes on its size, even where the
+ * plain type is less aligned, e.g. uint64_t on i386), so both languages
+ * see one layout (tests/cxx/ proves it, struct by struct). C++
  * code never touches them: only the library's C code does, atomically.
  * The static initialisers are positional aggregates, valid in both. */
 #ifdef __cplusplus
