@@ -32,7 +32,8 @@ OUTPUT = os.path.join(HERE, "api.md")
 
 PRIVATE = re.compile(r"^(spool__|SPOOL__)")
 SKIPPED_NAMES = {"SPOOL_API", "SPOOL_SPOOL_H"}
-PREPROCESSOR_SKIPPED = re.compile(r"^\s*#\s*(include|if|ifdef|ifndef|else|elif|endif|error|undef)\b")
+PREPROCESSOR_SKIPPED = re.compile(r"^\s*(#\s*(include|if|ifdef|ifndef|else|elif|endif|error|undef|pragma)\b"
+                                  r"|extern \"C\" \{|\} /\* extern \"C\" \*/)")
 BANNER = re.compile(r"^/\*\s*={10,}")
 # Lines of a contract that start a paragraph of their own, in bold.
 KEYWORDS = ("Returns:", "Errors:", "Errors (", "Context:", "Thread:", "Example:")

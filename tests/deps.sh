@@ -19,7 +19,9 @@
 #                          missing when root, else prints the lines and
 #                          exits 1
 
-SPOOL_DEPS=(cmake gcc make pkg-config liburing-dev check python3)
+# g++: tests/cxx builds C++ programs against the header (skipped, loudly,
+# where no C++ compiler works).
+SPOOL_DEPS=(cmake gcc g++ make pkg-config liburing-dev check python3)
 _spool_apt_updated=0
 
 # spool__installed PKG: true if dpkg says "install ok installed".
@@ -130,7 +132,7 @@ spool_try_libfuzzer() {
 
 # The aarch64 stage: Debian's cross compiler, qemu-user, and the arm64
 # builds of the libraries spool and its tests link (multiarch packages).
-SPOOL_AARCH64_DEPS=(gcc-aarch64-linux-gnu qemu-user-static liburing-dev:arm64 check:arm64)
+SPOOL_AARCH64_DEPS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static liburing-dev:arm64 check:arm64)
 
 spool_ensure_aarch64_deps() {
     if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -64,12 +64,24 @@
 #ifndef SPOOL_SPOOL_H
 #define SPOOL_SPOOL_H
 
-#include <stdatomic.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* C++17 and C++20 include this header too: the declarations have C
+ * linkage, and the private fields that C declares _Atomic are, in C++,
+ * plain fields of the same size and alignment (SPOOL__ATOMIC: GCC and
+ * clang align an _Atomic of 4 or 8 bytes on its size, even where the
+ * plain type is less aligned, e.g. uint64_t on i386), so both languages
+ * see one layout (tests/cxx/ proves it, struct by struct). C++
+ * code never touches them: only the library's C code does, atomically.
+ * The static initialisers are positional aggregates, valid in both. */
 #ifdef __cplusplus
-#error "spool.h is a C11 header (it embeds C11 atomics); include it from C"
+#define SPOOL__ATOMIC(T) alignas(sizeof(T)) T
+extern "C" {
+#else
+#include <stdatomic.h>
+#define SPOOL__ATOMIC(T) _Atomic T
 #endif
 
 #if defined(SPOOL_BUILDING) && defined(__GNUC__)
@@ -288,7 +300,7 @@ typedef struct spool__wait_list {
  * FIFO and a release hands its permit straight to the oldest waiter, so a
  * newcomer never barges past a waiter. */
 typedef struct spool_sem {
-    _Atomic uint64_t word;         /* private: permits << 2 | list-lock bit | has-waiters bit */
+    SPOOL__ATOMIC(uint64_t) word;  /* private: permits << 2 | list-lock bit | has-waiters bit */
     spool__wait_list waiters;      /* private, under the list-lock bit */
     uint64_t max;                  /* private: the most free permits it may hold */
 } spool_sem;
@@ -299,7 +311,7 @@ typedef struct spool_sem {
 /* Static initialisers: spool_sem s = SPOOL_SEM_INIT(2);
  * SPOOL_SEM_INIT_BOUNDED(n) as spool_sem_init_bounded(s, n). */
 #define SPOOL_SEM_INIT(permits) {(uint64_t)(permits) << 2, {NULL, NULL}, SPOOL_SEM_MAX}
-#define SPOOL_SEM_INIT_BOUNDED(permits) {(uint64_t)(permits) << 2, {NULL, NULL}, (permits)}
+#define SPOOL_SEM_INIT_BOUNDED(permits) {(uint64_t)(permits) << 2, {NULL, NULL}, (uint64_t)(permits)}
 
 /* Initialises sem with `permits` free permits.
  * Returns: 0. Errors: -EINVAL sem is NULL or permits > SPOOL_SEM_MAX.
@@ -366,8 +378,8 @@ SPOOL_API int spool_lock_locked(const spool_lock *lock);
 
 /* An event (asyncio.Event): a flag tasks wait for. */
 typedef struct spool_event {
-    _Atomic uint32_t lock;         /* private: waiter-list spinlock */
-    _Atomic int set;               /* private */
+    SPOOL__ATOMIC(uint32_t) lock;  /* private: waiter-list spinlock */
+    SPOOL__ATOMIC(int) set;        /* private */
     spool__wait_list waiters;      /* private */
 } spool_event;
 
@@ -389,7 +401,7 @@ SPOOL_API int spool_event_wait(spool_event *ev);
 
 /* A condition variable (asyncio.Condition), used with a spool_lock. */
 typedef struct spool_cond {
-    _Atomic uint32_t lock;         /* private */
+    SPOOL__ATOMIC(uint32_t) lock;  /* private */
     spool__wait_list waiters;      /* private */
 } spool_cond;
 
@@ -410,14 +422,14 @@ SPOOL_API int spool_cond_notify_all(spool_cond *cond);
 
 /* A barrier (asyncio.Barrier) for `parties` tasks. */
 typedef struct spool_barrier {
-    _Atomic uint32_t lock;         /* private */
+    SPOOL__ATOMIC(uint32_t) lock;  /* private */
     unsigned parties;              /* private */
     unsigned arrived;              /* private: waiting in this round */
     int broken;                    /* private */
     spool__wait_list waiters;      /* private */
 } spool_barrier;
 
-#define SPOOL_BARRIER_INIT(parties) {0, (parties), 0, 0, {NULL, NULL}}
+#define SPOOL_BARRIER_INIT(parties) {0, (unsigned)(parties), 0, 0, {NULL, NULL}}
 
 /* Returns: 0. Errors: -EINVAL barrier is NULL or parties is 0.
  * Context: any thread; not in use. */
@@ -448,7 +460,7 @@ SPOOL_API int spool_barrier_reset(spool_barrier *barrier);
  * ====================================================================== */
 
 typedef struct spool_queue {
-    _Atomic uint32_t lock;         /* private */
+    SPOOL__ATOMIC(uint32_t) lock;  /* private */
     int closed;                    /* private */
     void **slots;                  /* private */
     size_t cap, head, len;         /* private */
@@ -456,7 +468,7 @@ typedef struct spool_queue {
     spool__wait_list putters;      /* private */
 } spool_queue;
 
-#define SPOOL_QUEUE_INIT(slots, n) {0, 0, (slots), (n), 0, 0, {NULL, NULL}, {NULL, NULL}}
+#define SPOOL_QUEUE_INIT(slots, n) {0, 0, (slots), (size_t)(n), 0, 0, {NULL, NULL}, {NULL, NULL}}
 
 /* Makes q a queue of at most n items held in slots[0..n).
  * Returns: 0. Errors: -EINVAL q or slots is NULL, or n is 0.
@@ -581,7 +593,7 @@ SPOOL_API int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeo
  * -ECANCELED of a cancellation) cancels the others, and wait returns that
  * result. Embeddable; fields private. */
 typedef struct spool_group {
-    _Atomic uint32_t lock;         /* private: guards the fields below */
+    SPOOL__ATOMIC(uint32_t) lock;  /* private: guards the fields below */
     unsigned running;              /* tasks not finished */
     unsigned limit;                /* 0: no limit */
     int first_error;
@@ -944,7 +956,6 @@ SPOOL_API int spool_stream_write(spool_stream *s, const void *src, size_t n);
  * _POSIX_C_SOURCE defined).
  * ====================================================================== */
 
-#include <signal.h>
 #ifdef SIG_BLOCK
 /* Waits until one of the signals in `set` is pending for the process and
  * takes it (process-directed signals: kill(getpid(), ...), a terminal's
@@ -990,7 +1001,16 @@ struct spool_stats {
  * or malloc'd. Returns: 0. Errors: -EINVAL out NULL; -EPERM outside a
  * task. Context: task context. (A struct, not a typedef: the function
  * has the name.) */
+#if defined(__cplusplus) && defined(__GNUC__)
+/* C++'s -Wshadow: the function hides the struct's implicit constructor
+ * (C++ code names the struct `struct spool_stats`, as C does). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 SPOOL_API int spool_stats(struct spool_stats *out);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Debug mode (spool_config.debug or SPOOL_DEBUG=1) reports on stderr:
  * a task that ran over 100 ms without reaching a wait point (asyncio's
@@ -1005,5 +1025,37 @@ SPOOL_API int spool_stats(struct spool_stats *out);
 /* Returns: a static description of err, which may be an errno or its
  * negation ("Success" for 0). Never NULL. Context: any thread. */
 SPOOL_API const char *spool_strerror(int err);
+
+/* ======================================================================
+ * C++
+ *
+ * C++17 and C++20 include this header as it is and link the same library
+ * (pkg-config or find_package(spool), which passes
+ * -fstack-clash-protection to C++ compiles as it does to C). Every name is
+ * available. The declarations are extern "C"; the private fields that C
+ * declares _Atomic are plain fields of the same size and alignment in C++,
+ * so every struct has one layout in both languages (tests/cxx compares
+ * them field by field), and C++ code must never touch them. What differs:
+ * - The _INIT macros are positional aggregates:
+ *   `spool_sem s = SPOOL_SEM_INIT(2);` works in both languages, static or
+ *   not. Zero a
+ *   spool_config with `spool_config cfg{};` and assign its fields; C++20's
+ *   designated initialisers (`spool_config cfg{.workers = 2};`) work too,
+ *   but GCC's -Wextra warns about each field they leave out.
+ * - struct spool_stats is spelt with `struct`, as in C: the bare name is
+ *   the function.
+ * - A task's function is `int (*)(void *)`: a function or a captureless
+ *   lambda; pass objects through arg. An exception must not leave a
+ *   task's function (nothing past it can catch one: the process
+ *   terminates); catch it inside and return a negative errno. Between a
+ *   throw and the end of the catch that takes it, do not call a wait (nor
+ *   from a destructor run by the unwinding): the C++ runtime keeps the
+ *   exceptions in flight per thread, and a task may resume on another
+ *   worker, the rule for errno and thread_local (docs/scheduling.md).
+ * ====================================================================== */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
 
 #endif /* SPOOL_SPOOL_H */
