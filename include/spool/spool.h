@@ -1019,6 +1019,39 @@ SPOOL_API int spool_stats(struct spool_stats *out);
 #define SPOOL_DEBUG_SLOW_NS (100 * SPOOL_MSEC)
 
 /* ======================================================================
+ * Version
+ *
+ * The version of this header is SPOOL_VERSION_MAJOR.MINOR.PATCH; that of
+ * the library a program runs with is spool_version(). While the major is
+ * 0, a library of another major.minor is not ABI-compatible (its SONAME
+ * differs: libspool.so.0.1); see README.md, "Taking it in".
+ * ====================================================================== */
+
+#define SPOOL_VERSION_MAJOR 0
+#define SPOOL_VERSION_MINOR 1
+#define SPOOL_VERSION_PATCH 0
+/* "MAJOR.MINOR.PATCH" of this header, e.g. "0.1.0". */
+#define SPOOL_VERSION_STRING SPOOL_VERSION_STR_(SPOOL_VERSION_MAJOR) "." \
+    SPOOL_VERSION_STR_(SPOOL_VERSION_MINOR) "." SPOOL_VERSION_STR_(SPOOL_VERSION_PATCH)
+#define SPOOL_VERSION_STR_(x) SPOOL_VERSION_STR2_(x)
+#define SPOOL_VERSION_STR2_(x) #x
+/* One int that orders versions: MAJOR * 10000 + MINOR * 100 + PATCH (minor
+ * and patch stay below 100), e.g. 100 for 0.1.0. */
+#define SPOOL_VERSION_NUMBER \
+    (SPOOL_VERSION_MAJOR * 10000 + SPOOL_VERSION_MINOR * 100 + SPOOL_VERSION_PATCH)
+
+/* Returns: the version of the library linked in (static) or loaded (shared)
+ * as "MAJOR.MINOR.PATCH", which a program may compare with the
+ * SPOOL_VERSION_STRING it was compiled with. A static string; never NULL.
+ * Context: any thread. */
+SPOOL_API const char *spool_version(void);
+
+/* Returns: the version of the library linked in or loaded, as
+ * SPOOL_VERSION_NUMBER orders it (MAJOR * 10000 + MINOR * 100 + PATCH).
+ * Context: any thread. */
+SPOOL_API int spool_version_number(void);
+
+/* ======================================================================
  * Errors
  * ====================================================================== */
 
