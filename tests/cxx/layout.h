@@ -102,6 +102,10 @@ extern "C" {
     FIELD(struct spool_stats, total)                                                 \
     FIELD(struct spool_stats, worker)
 
+/* The version string as an object, so that both languages' bytes of it
+ * are compared like an initialiser's. */
+typedef char spool_layout_version_chars[sizeof SPOOL_VERSION_STRING];
+
 /* Every static initialiser, as a static object of each language: the two
  * objects must hold the same bytes (padding is zero in static storage in
  * both). n numbers the objects. */
@@ -114,7 +118,8 @@ extern "C" {
     INIT(6, spool_cond, SPOOL_COND_INIT)                                             \
     INIT(7, spool_barrier, SPOOL_BARRIER_INIT(4))                                    \
     INIT(8, spool_queue, SPOOL_QUEUE_INIT(spool_layout_slots, 8))                    \
-    INIT(9, spool_group, SPOOL_GROUP_INIT)
+    INIT(9, spool_group, SPOOL_GROUP_INIT)                                           \
+    INIT(10, spool_layout_version_chars, SPOOL_VERSION_STRING)
 
 /* Every numeric macro and enumerator, as a uint64_t. */
 #define SPOOL_LAYOUT_VALUES(VALUE)                                                   \
@@ -132,7 +137,11 @@ extern "C" {
     VALUE(SPOOL_MAX_STACK_SIZE)                                                      \
     VALUE(SPOOL_SEM_MAX)                                                             \
     VALUE(SPOOL_FOREVER)                                                             \
-    VALUE(SPOOL_DEBUG_SLOW_NS)
+    VALUE(SPOOL_DEBUG_SLOW_NS)                                                       \
+    VALUE(SPOOL_VERSION_MAJOR)                                                       \
+    VALUE(SPOOL_VERSION_MINOR)                                                       \
+    VALUE(SPOOL_VERSION_PATCH)                                                       \
+    VALUE(SPOOL_VERSION_NUMBER)
 
 /* One row of a language's table: a struct (offset 0) or a field, an
  * initialiser (bytes: the object), or a value (size: the value). */
