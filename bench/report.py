@@ -36,7 +36,7 @@ FIGURES = {
     "file_read": ("W7", "file reads", [("files_per_s", "files/s", "throughput", "higher", 1)]),
     "timeout_cancel": ("W8", "timeouts that fire", [("per_op_ns", "ns/wait", "time per wait", "lower", 1)]),
     "queue_pipe": ("W9", "queue pipeline", [("per_op_ns", "ns/item", "time per item", "lower", 1)]),
-    "http_plaintext": ("HTTP", "HTTP plaintext (wrk)", [("req_per_s", "req/s", "throughput", "higher", 1),
+    "http_plaintext": ("HTTP", "plaintext server under wrk", [("req_per_s", "req/s", "throughput", "higher", 1),
                                                         ("p99_us", "ms", "p99 latency", "lower", 1e-3)]),
 }
 COLOURS = {"asyncio": "#9e9e9e", "uvloop": "#616161", "io_uring": "#1565c0", "epoll": "#2e7d32",
@@ -152,12 +152,12 @@ def load(path):
 
 
 def baseline(rows, key):
-    """asyncio's figure, the reference of the ratio column (streams for W6,
+    """asyncio's row, the reference of the ratio column (streams for W6,
     the protocol server for HTTP: the sides WORKLOADS.md compares with)."""
     for want in ("streams", "protocol", ""):
         for r in rows:
             if r.get("impl") == "asyncio" and (r.get("variant") or "") == want and r.get(key):
-                return r[key]
+                return r
     return None
 
 
@@ -187,13 +187,15 @@ def main():
             frows = [r for r in wrows if isinstance(r.get(key), (int, float)) and r[key] > 0]
             if not frows:
                 continue
-            base = baseline(frows, key)
-            md += [f"| side | {what} ({unit}) | vs asyncio | peak RSS |", "|---|---|---|---|"]
+            base_row = baseline(frows, key)
+            base = base_row[key] if base_row else None
+            vs = f"vs {side_label(base_row)}" if base_row else "vs asyncio"
+            md += [f"| side | {what} ({unit}) | {vs} | peak RSS |", "|---|---|---|---|"]
             bars = []
             for r in frows:
                 v = r[key] * scale
                 ratio = ""
-                if base and r.get("impl") != "asyncio":
+                if base and r is not base_row:
                     q = (base / r[key]) if better == "lower" else (r[key] / base)
                     ratio = f"{q:.2f}x"
                 rss = r.get("peak_rss_kib")
