@@ -204,7 +204,8 @@ def main():
                 bars.append((side_label(r), v, colour(r)))
             fname = f"{wid.lower()}_{key}.svg"
             with open(os.path.join(a.out, fname), "w") as f:
-                f.write(svg_chart(f"{wid} {title}: {what}", f"{who} · {a.date}", bars, unit, better))
+                f.write(svg_chart(f"{wid} {title}: {what}", f"{who} · {a.date} · {a.command}", bars, unit,
+                                    better))
             written.append(fname)
             md += ["", f"![{wid} {what}]({fname})", ""]
     with open(os.path.join(a.out, "report.md"), "w") as f:

@@ -359,6 +359,7 @@ typedef struct spool_lock {
     spool_sem sem;                 /* private */
 } spool_lock;
 
+/* Static initialiser: an unlocked lock (as spool_lock_init). */
 #define SPOOL_LOCK_INIT {SPOOL_SEM_INIT_BOUNDED(1)}
 
 /* Returns: 0. Errors: -EINVAL lock is NULL. Context: any thread; not in use. */
@@ -383,6 +384,7 @@ typedef struct spool_event {
     spool__wait_list waiters;      /* private */
 } spool_event;
 
+/* Static initialiser: an event that is not set (as spool_event_init). */
 #define SPOOL_EVENT_INIT {0, 0, {NULL, NULL}}
 
 /* Returns: 0. Errors: -EINVAL. Context: any thread; not in use. */
@@ -405,6 +407,7 @@ typedef struct spool_cond {
     spool__wait_list waiters;      /* private */
 } spool_cond;
 
+/* Static initialiser: a condition nobody waits on (as spool_cond_init). */
 #define SPOOL_COND_INIT {0, {NULL, NULL}}
 
 /* Returns: 0. Errors: -EINVAL. Context: any thread; not in use. */
@@ -429,6 +432,8 @@ typedef struct spool_barrier {
     spool__wait_list waiters;      /* private */
 } spool_barrier;
 
+/* Static initialiser: a barrier for `parties` tasks (as
+ * spool_barrier_init). */
 #define SPOOL_BARRIER_INIT(parties) {0, (unsigned)(parties), 0, 0, {NULL, NULL}}
 
 /* Returns: 0. Errors: -EINVAL barrier is NULL or parties is 0.
@@ -459,6 +464,8 @@ SPOOL_API int spool_barrier_reset(spool_barrier *barrier);
  * outside the runtime (they block the thread).
  * ====================================================================== */
 
+/* A bounded FIFO of pointers over a caller-provided array of slots.
+ * Embeddable; fields private. */
 typedef struct spool_queue {
     SPOOL__ATOMIC(uint32_t) lock;  /* private */
     int closed;                    /* private */
@@ -468,6 +475,8 @@ typedef struct spool_queue {
     spool__wait_list putters;      /* private */
 } spool_queue;
 
+/* Static initialiser: an empty queue of at most n items held in
+ * slots[0..n) (as spool_queue_init). */
 #define SPOOL_QUEUE_INIT(slots, n) {0, 0, (slots), (size_t)(n), 0, 0, {NULL, NULL}, {NULL, NULL}}
 
 /* Makes q a queue of at most n items held in slots[0..n).
@@ -603,6 +612,7 @@ typedef struct spool_group {
     spool_sem slots;               /* places under the limit */
 } spool_group;
 
+/* Static initialiser: an empty group with no limit (as spool_group_init). */
 #define SPOOL_GROUP_INIT {0, 0, 0, 0, 0, NULL, NULL, SPOOL_SEM_INIT(0)}
 
 /* Returns: 0. Errors: -EINVAL. Context: any thread; g not in use. */
@@ -861,6 +871,8 @@ SPOOL_API int spool_unix_connect(const char *path);
  * Embeddable; fields private.
  * ====================================================================== */
 
+/* A buffered reader and writer over one fd (see above). Embeddable;
+ * fields private. */
 typedef struct spool_stream {
     int fd;
     int is_socket;          /* recv/send, else read/write at the position */
@@ -986,6 +998,7 @@ typedef struct spool_worker_stats {
     uint64_t idle;         /* times the worker parked for lack of work */
 } spool_worker_stats;
 
+/* A snapshot of the current runtime's counters (spool_stats). */
 struct spool_stats {
     unsigned workers;                       /* entries used in worker[] */
     const char *backend;                    /* the driver: "io_uring" or "epoll" */
@@ -1027,6 +1040,7 @@ SPOOL_API int spool_stats(struct spool_stats *out);
  * differs: libspool.so.0.1); see README.md, "Taking it in".
  * ====================================================================== */
 
+/* This header's version, in three numbers. */
 #define SPOOL_VERSION_MAJOR 0
 #define SPOOL_VERSION_MINOR 1
 #define SPOOL_VERSION_PATCH 0
