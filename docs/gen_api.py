@@ -154,31 +154,28 @@ def statements(code_lines):
     return stmts
 
 
+# What a statement declares, tried in order: (pattern, how to name it);
+# None for a forward declaration, which declares nothing to show.
+DECLARES = [
+    (r"#\s*define\s+(\w+)", lambda m: m.group(1)),
+    (r"typedef\s+(?:struct|enum|union)\s+\w*\s*\{.*\}\s*(\w+)\s*;", lambda m: m.group(1)),
+    (r"typedef\s+[^;]*\(\s*\*\s*(\w+)\s*\)\s*\(", lambda m: m.group(1)),
+    (r"typedef\s+[^;]*?(\w+)\s*;$", lambda m: m.group(1)),
+    (r"(struct|enum|union)\s+(\w+)\s*\{", lambda m: f"{m.group(1)} {m.group(2)}"),
+    (r"(struct|enum|union)\s+\w+\s*;$", lambda m: None),
+]
+
+
 def name_of(stmt):
     """The public name a statement declares, or None."""
     text = " ".join(x.strip() for x in stmt)
     text = re.sub(r"/\*.*?\*/", "", text)
-    m = re.match(r"#\s*define\s+(\w+)", text)
-    if m:
-        return m.group(1)
-    m = re.match(r"typedef\s+(?:struct|enum|union)\s+\w*\s*\{.*\}\s*(\w+)\s*;", text)
-    if m:
-        return m.group(1)
-    m = re.match(r"typedef\s+[^;]*\(\s*\*\s*(\w+)\s*\)\s*\(", text)
-    if m:
-        return m.group(1)
-    m = re.match(r"typedef\s+[^;]*?(\w+)\s*;$", text)
-    if m:
-        return m.group(1)
-    m = re.match(r"(struct|enum|union)\s+(\w+)\s*\{", text)
-    if m:
-        return f"{m.group(1)} {m.group(2)}"
-    if re.match(r"(struct|enum|union)\s+\w+\s*;$", text):
-        return None  # a forward declaration
-    m = re.search(r"(\w+)\s*\(", text)
-    if m:
-        return m.group(1)
-    return None
+    for pattern, name in DECLARES:
+        m = re.match(pattern, text)
+        if m:
+            return name(m)
+    m = re.search(r"(\w+)\s*\(", text)  # a function
+    return m.group(1) if m else None
 
 
 def parse(path):
