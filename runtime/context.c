@@ -31,9 +31,11 @@ void spool__ctx_init(spool__ctx *ctx, void *stack_top, void (*entry)(void *), vo
 #else
     uint64_t *frame = (uint64_t *)(top - 176);
     memset(frame, 0, 176);
-    /* frame[0], FPCR 0: round to nearest, no flush-to-zero, no traps (what
-     * Linux gives a new thread). frame[12], x29 0: ends frame-pointer
-     * walks. d8-d15 and the other x registers start as 0. */
+    /* frame[0], FPCR 0: round to nearest, no flush-to-zero, no traps (the
+     * architecture's reset value; a new task starts from the ABI's
+     * defaults whatever its worker's thread runs with, as on x86-64).
+     * frame[12], x29 0: ends frame-pointer walks. d8-d15 and the other x
+     * registers start as 0. */
     frame[2] = (uintptr_t)arg;                /* x19 */
     frame[3] = (uintptr_t)entry;              /* x20 */
     frame[13] = (uintptr_t)&spool__ctx_entry; /* x30; sp = top after ret */

@@ -26,7 +26,7 @@
 #include <string.h>
 
 struct spool__remote {
-    spool__worker alloc;          /* record cache (first: 64-byte aligned); under lock */
+    spool__worker alloc;          /* record cache (first: aligned as a worker); under lock */
     pthread_mutex_t lock;
     spool__reactor ring;          /* under lock */
     int ring_ok;
@@ -38,7 +38,9 @@ struct spool__remote {
 
 int spool__remote_init(spool__runtime *rt)
 {
-    struct spool__remote *r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
+    /* aligned_alloc wants a size that is a multiple of the alignment. */
+    size_t align = _Alignof(struct spool__remote);
+    struct spool__remote *r = aligned_alloc(align, (sizeof *r + align - 1) / align * align);
     if (!r)
         return -ENOMEM;
     memset(r, 0, sizeof *r);

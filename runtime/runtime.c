@@ -285,15 +285,18 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     if (spool__driver_choose(cfg, &backend) != 0)
         return -EINVAL;
 
-    /* aligned_alloc: the runtime and workers have 64-byte-aligned members
-     * (calloc gives 16); their sizes are multiples of 64 for that reason. */
-    _Static_assert(sizeof(spool__runtime) % 64 == 0, "runtime size");
-    _Static_assert(sizeof(spool__worker) % 64 == 0, "worker size");
-    spool__runtime *rt = aligned_alloc(64, sizeof *rt);
+    /* aligned_alloc: the runtime and workers have members aligned on
+     * SPOOL__CACHE_LINE (calloc gives 16), so their types are aligned so
+     * too and their sizes are multiples of it (aligned_alloc's rule). */
+    _Static_assert(_Alignof(spool__runtime) == SPOOL__CACHE_LINE, "runtime alignment");
+    _Static_assert(_Alignof(spool__worker) == SPOOL__CACHE_LINE, "worker alignment");
+    _Static_assert(sizeof(spool__runtime) % SPOOL__CACHE_LINE == 0, "runtime size");
+    _Static_assert(sizeof(spool__worker) % SPOOL__CACHE_LINE == 0, "worker size");
+    spool__runtime *rt = aligned_alloc(_Alignof(spool__runtime), sizeof *rt);
     if (!rt)
         return -ENOMEM;
     memset(rt, 0, sizeof *rt);
-    rt->workers = aligned_alloc(64, sizeof(spool__worker) * nworkers);
+    rt->workers = aligned_alloc(_Alignof(spool__worker), sizeof(spool__worker) * nworkers);
     if (!rt->workers) {
         free(rt);
         return -ENOMEM;

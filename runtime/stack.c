@@ -67,21 +67,20 @@ static size_t page_size(void)
     return pg;
 }
 
-/* Whether the guard page at p really is one: a write(2) from it into a
- * pipe fails with EFAULT where the kernel cannot read the page. Used once
- * per process, on the first guard MADV_GUARD_INSTALL says it installed.
- * Without a pipe (no fds left), the answer is no: mprotect is the safe
- * side. */
-static bool guard_faults(const char *p)
+/* Whether the guard page at p really is one: 1 if a write(2) from it into
+ * a pipe fails with EFAULT (the kernel cannot read the page), 0 if the
+ * write succeeds, -1 if it cannot tell (no pipe: no fds left). Used once
+ * per process, on the first guard MADV_GUARD_INSTALL says it installed. */
+static int guard_faults(const char *p)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
-        return false;
+        return -1;
     ssize_t n = write(fds[1], p, 1);
     int err = errno;
     close(fds[0]);
     close(fds[1]);
-    return n < 0 && err == EFAULT;
+    return n < 0 && err == EFAULT ? 1 : 0;
 }
 
 /* GCC's -fstack-clash-protection probes a big frame once per the guard
@@ -112,10 +111,13 @@ static int install_guard(char *guard, size_t len)
     int ok = atomic_load_explicit(&guard_install_ok, memory_order_relaxed);
     if (ok != 0) {
         if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
-            if (ok == 1 || guard_faults(guard)) {
+            int faults = ok == 1 ? 1 : guard_faults(guard);
+            if (faults == 1) {
                 atomic_store_explicit(&guard_install_ok, 1, memory_order_relaxed);
                 return 0;
             }
+            if (faults < 0) /* cannot tell yet: this guard by mprotect too */
+                return mprotect(guard, len, PROT_NONE) == 0 ? 0 : -errno;
             /* Said yes, did nothing: mprotect from now on. */
         } else if (errno != EINVAL) {
             return -errno;
@@ -196,11 +198,16 @@ static bool install_chunk_guards(spool__stack_pool *pool, spool__stack_chunk *c)
         atomic_store_explicit(&batch_guard_ok, 0, memory_order_relaxed);
         return false;
     }
-    if (batch_ok < 0 && !guard_faults(c->map)) {
-        /* Said yes, did nothing (see the top): mprotect per slot. */
-        atomic_store_explicit(&batch_guard_ok, 0, memory_order_relaxed);
-        atomic_store_explicit(&guard_install_ok, 0, memory_order_relaxed);
-        return false;
+    if (batch_ok < 0) {
+        int faults = guard_faults(c->map);
+        if (faults < 0)
+            return false; /* cannot tell yet: the per-slot path decides */
+        if (faults == 0) {
+            /* Said yes, did nothing (see the top): mprotect per slot. */
+            atomic_store_explicit(&batch_guard_ok, 0, memory_order_relaxed);
+            atomic_store_explicit(&guard_install_ok, 0, memory_order_relaxed);
+            return false;
+        }
     }
     atomic_store_explicit(&batch_guard_ok, 1, memory_order_relaxed);
     atomic_store_explicit(&guard_install_ok, 1, memory_order_relaxed);

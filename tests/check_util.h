@@ -198,8 +198,13 @@ static inline void exec_built(const char *const argv[])
     size_t n = 0;
     if (SPOOL_TEST_EMULATOR[0])
         full[n++] = SPOOL_TEST_EMULATOR;
-    for (size_t i = 0; argv[i] && n < 16; i++)
+    for (size_t i = 0; argv[i]; i++) {
+        if (n == 16) {
+            fprintf(stderr, "exec_built: more than 15 arguments\n");
+            abort();
+        }
         full[n++] = argv[i];
+    }
     full[n] = NULL;
     execv(full[0], (char *const *)full);
 }

@@ -39,7 +39,7 @@ spool__missing() {
 
 spool__apt_update() {
     if [ "$_spool_apt_updated" -eq 0 ]; then
-        apt-get update -qq
+        apt-get update -qq || return 1
         _spool_apt_updated=1
     fi
 }
@@ -150,7 +150,13 @@ spool_ensure_aarch64_deps() {
             dpkg --add-architecture arm64
             _spool_apt_updated=0 # the arm64 package lists are new
         fi
-        spool__apt_update
+        if ! spool__apt_update; then
+            # An archive that serves no arm64 lists: leave the system as it was.
+            [ "$add_arch" -eq 1 ] && dpkg --remove-architecture arm64
+            echo "spool: apt-get update failed with the arm64 architecture added; the aarch64" \
+                 "stage needs an archive that serves arm64 (Debian's does)" >&2
+            exit 1
+        fi
         echo "spool: installing ${missing[*]}" >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     else

@@ -24,7 +24,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 if [ "$mode" = deb ]; then
-  command -v dpkg >/dev/null || { echo "$name: SKIP: no dpkg here to unpack a .deb" >&2; exit 0; }
+  command -v dpkg >/dev/null || { echo "$name: SKIP: no dpkg here to unpack a .deb" >&2; exit 77; }
   cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1 ||
     { cat "$tmp/cpack.log" >&2; exit 1; }
   debs=("$tmp"/pkg/*.deb)

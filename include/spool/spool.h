@@ -1092,7 +1092,8 @@ SPOOL_API const char *spool_strerror(int err);
  * - struct spool_stats is spelt with `struct`, as in C: the bare name is
  *   the function.
  * - A task's function is `int (*)(void *)`: a function or a captureless
- *   lambda; pass objects through arg. An exception must not leave a
+ *   lambda (formally a C-linkage function pointer; GCC and clang accept
+ *   C++ functions and lambdas for it); pass objects through arg. An exception must not leave a
  *   task's function (nothing past it can catch one: the process
  *   terminates); catch it inside and return a negative errno. Between a
  *   throw and the end of the catch that takes it, do not call a wait (nor

@@ -238,8 +238,19 @@ FUNCTION spool__ctx_entry
         .size   spool__ctx_entry, .-spool__ctx_entry
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) || defined(__ARM_FEATURE_PAC_DEFAULT)
-/* GNU property note: this object is BTI-compatible (bit 0) and keeps
- * return-address signing intact (bit 1, PAC); see the AArch64 ELF ABI. */
+/* GNU property note: this object is BTI-compatible (bit 0: only where its
+ * entry points carry `bti c`) and keeps return-address signing intact
+ * (bit 1, PAC); see the AArch64 ELF ABI. */
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+#define FEATURE_BTI 1
+#else
+#define FEATURE_BTI 0
+#endif
+#if defined(__ARM_FEATURE_PAC_DEFAULT)
+#define FEATURE_PAC 2
+#else
+#define FEATURE_PAC 0
+#endif
         .pushsection .note.gnu.property, "a"
         .p2align 3
         .word   4                   /* name size ("GNU\0") */
@@ -248,7 +259,7 @@ FUNCTION spool__ctx_entry
         .asciz  "GNU"
         .word   0xc0000000          /* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
         .word   4                   /* property data size */
-        .word   3                   /* BTI | PAC */
+        .word   FEATURE_BTI | FEATURE_PAC
         .word   0                   /* padding to 8 bytes */
         .popsection
 #endif
