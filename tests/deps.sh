@@ -53,14 +53,19 @@ spool_ensure_deps() {
     mapfile -t missing < <(spool__missing "${SPOOL_DEPS[@]}")
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$(id -u)" -eq 0 ]; then
-        echo "spool: installing ${missing[*]}" >&2
         spool__apt_update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+        spool__install "${missing[@]}"
     else
         echo "spool: missing packages: ${missing[*]}; install them with:" >&2
         echo "sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
+}
+
+# spool__install PKG...: apt-get install, saying so (root; lists updated).
+spool__install() {
+    echo "spool: installing $*" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
 spool_try_uvloop() {
@@ -158,8 +163,7 @@ spool_ensure_aarch64_deps() {
                  "stage needs an archive that serves arm64 (Debian's does)" >&2
             exit 1
         fi
-        echo "spool: installing ${missing[*]}" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+        spool__install "${missing[@]}"
     else
         echo "spool: the aarch64 stage needs: ${missing[*]}; install them with:" >&2
         [ "$add_arch" -eq 1 ] && echo "sudo dpkg --add-architecture arm64" >&2

@@ -58,43 +58,50 @@
 #define LANDING_PAD
 #endif
 
-/* Stores the callee-saved registers in a new frame, with unwind notes
- * that describe the frame as it is written; after the stack swap they
- * describe the other context's identical frame, so a debugger or
- * profiler can walk through a switch. */
+/* Unwind notes for the frame below: where each saved register lies,
+ * relative to the CFA (sp + 176 once the frame is there). */
+.macro FRAME_CFI
+        .cfi_rel_offset x19, 16
+        .cfi_rel_offset x20, 24
+        .cfi_rel_offset x21, 32
+        .cfi_rel_offset x22, 40
+        .cfi_rel_offset x23, 48
+        .cfi_rel_offset x24, 56
+        .cfi_rel_offset x25, 64
+        .cfi_rel_offset x26, 72
+        .cfi_rel_offset x27, 80
+        .cfi_rel_offset x28, 88
+        .cfi_rel_offset x29, 96
+        .cfi_rel_offset x30, 104
+        .cfi_rel_offset d8, 112
+        .cfi_rel_offset d9, 120
+        .cfi_rel_offset d10, 128
+        .cfi_rel_offset d11, 136
+        .cfi_rel_offset d12, 144
+        .cfi_rel_offset d13, 152
+        .cfi_rel_offset d14, 160
+        .cfi_rel_offset d15, 168
+.endm
+
+/* Stores the callee-saved registers in a new frame. The notes come after
+ * all the stores and are exact at every instruction: until a register's
+ * store, its value is still in the register itself (the default rule);
+ * after the stack swap they describe the other context's identical
+ * frame, so a debugger or profiler can walk through a switch. */
 .macro PUSH_FRAME
         sub     sp, sp, #176
         .cfi_adjust_cfa_offset 176
         stp     x29, x30, [sp, #96]
-        .cfi_rel_offset x29, 96
-        .cfi_rel_offset x30, 104
         stp     x19, x20, [sp, #16]
-        .cfi_rel_offset x19, 16
-        .cfi_rel_offset x20, 24
         stp     x21, x22, [sp, #32]
-        .cfi_rel_offset x21, 32
-        .cfi_rel_offset x22, 40
         stp     x23, x24, [sp, #48]
-        .cfi_rel_offset x23, 48
-        .cfi_rel_offset x24, 56
         stp     x25, x26, [sp, #64]
-        .cfi_rel_offset x25, 64
-        .cfi_rel_offset x26, 72
         stp     x27, x28, [sp, #80]
-        .cfi_rel_offset x27, 80
-        .cfi_rel_offset x28, 88
         stp     d8, d9, [sp, #112]
-        .cfi_rel_offset d8, 112
-        .cfi_rel_offset d9, 120
         stp     d10, d11, [sp, #128]
-        .cfi_rel_offset d10, 128
-        .cfi_rel_offset d11, 136
         stp     d12, d13, [sp, #144]
-        .cfi_rel_offset d12, 144
-        .cfi_rel_offset d13, 152
         stp     d14, d15, [sp, #160]
-        .cfi_rel_offset d14, 160
-        .cfi_rel_offset d15, 168
+        FRAME_CFI
 .endm
 
 /* Restores the frame PUSH_FRAME wrote and returns into the loaded context. */
@@ -140,26 +147,7 @@
 .macro RETURN_LOADING_FPCR_AT_1
 2:      POP_FRAME_RET
         .cfi_adjust_cfa_offset 176
-        .cfi_rel_offset x29, 96
-        .cfi_rel_offset x30, 104
-        .cfi_rel_offset x19, 16
-        .cfi_rel_offset x20, 24
-        .cfi_rel_offset x21, 32
-        .cfi_rel_offset x22, 40
-        .cfi_rel_offset x23, 48
-        .cfi_rel_offset x24, 56
-        .cfi_rel_offset x25, 64
-        .cfi_rel_offset x26, 72
-        .cfi_rel_offset x27, 80
-        .cfi_rel_offset x28, 88
-        .cfi_rel_offset d8, 112
-        .cfi_rel_offset d9, 120
-        .cfi_rel_offset d10, 128
-        .cfi_rel_offset d11, 136
-        .cfi_rel_offset d12, 144
-        .cfi_rel_offset d13, 152
-        .cfi_rel_offset d14, 160
-        .cfi_rel_offset d15, 168
+        FRAME_CFI
 1:      ldr     x10, [sp]
         msr     fpcr, x10
         b       2b
