@@ -240,13 +240,21 @@ static int putter_twice(void *arg)
 }
 
 /* Spawns fn(a) and lets it run until it blocks (one worker: a task that has
- * started ran until it blocked, since nothing else ran meanwhile). */
-static spool_task *spawn_blocked(spool_fn fn, struct waiter_arg *a)
+ * started ran until it blocked, since nothing else ran meanwhile). A wait
+ * under a timeout may have ended by the time this returns (a->done). */
+static spool_task *spawn_waiting(spool_fn fn, struct waiter_arg *a)
 {
     spool_task *t = spool_spawn(fn, a);
     ck_assert_ptr_nonnull(t);
     while (!atomic_load(&a->started))
         spool_yield();
+    return t;
+}
+
+/* spawn_waiting for a wait that nothing can end yet: it is still waiting. */
+static spool_task *spawn_blocked(spool_fn fn, struct waiter_arg *a)
+{
+    spool_task *t = spawn_waiting(fn, a);
     ck_assert_int_eq(atomic_load(&a->done), 0);
     return t;
 }
@@ -441,7 +449,7 @@ static int give_up_main(void *arg)
     ck_assert_uint_eq(spool_queue_len(&q), 1);
     /* A putter that times out queues nothing. */
     struct waiter_arg p = {.q = &q, .item = ITEM(2), .to_ns = 5 * SPOOL_MSEC};
-    t[0] = spawn_blocked(putter_once, &p);
+    t[0] = spawn_waiting(putter_once, &p);
     ck_assert_int_eq(spool_join(t[0]), -ETIMEDOUT);
     ck_assert_uint_eq(spool_queue_len(&q), 1);
     ck_assert_int_eq(spool_queue_try_get(&q, &it), 0);
@@ -449,7 +457,7 @@ static int give_up_main(void *arg)
     ck_assert_int_eq(spool_queue_try_get(&q, &it), -EAGAIN);
     /* A getter that times out: the same. */
     struct waiter_arg g2 = {.q = &q, .to_ns = 2 * SPOOL_MSEC};
-    t[0] = spawn_blocked(getter_once, &g2);
+    t[0] = spawn_waiting(getter_once, &g2);
     ck_assert_int_eq(spool_join(t[0]), -ETIMEDOUT);
     ck_assert_int_eq(spool_queue_try_put(&q, ITEM(3)), 0);
     ck_assert_int_eq(spool_queue_try_get(&q, &it), 0);
@@ -523,20 +531,41 @@ static int handed_then_cancelled_main(void *arg)
     ck_assert_ptr_eq(it, ITEM(3));
     ck_assert_int_eq(spool_queue_try_get(&q, &it), -EAGAIN);
     /* The same with a timeout that expires while the hand-off is made (the
-     * one worker is busy, so the timer cannot end the wait first). */
-    struct waiter_arg g2 = {.q = &q, .to_ns = SPOOL_MSEC};
-    t = spawn_blocked(getter_once, &g2);
-    spin_ns(3 * SPOOL_MSEC);
-    ck_assert_int_eq(spool_queue_put(&q, ITEM(4)), 0);
-    ck_assert_int_eq(spool_join(t), 0);
-    ck_assert_ptr_eq(g2.item, ITEM(4));
+     * one worker is busy, so the timer cannot end the wait first). The
+     * waiter must still be waiting when main runs again: where the worker
+     * was preempted long enough between the waiter's block and main's turn
+     * for the timer to fire first (a loaded machine, TSan), the waiter
+     * timed out with nothing, and the scene is played again with a timeout
+     * twice as long. */
+    for (uint64_t to = SPOOL_MSEC;; to *= 2) {
+        ck_assert_uint_lt(to, SPOOL_SEC);
+        struct waiter_arg g2 = {.q = &q, .to_ns = to};
+        t = spawn_waiting(getter_once, &g2);
+        if (atomic_load(&g2.done)) {
+            ck_assert_int_eq(spool_join(t), -ETIMEDOUT);
+            continue;
+        }
+        spin_ns(to + 2 * SPOOL_MSEC);
+        ck_assert_int_eq(spool_queue_put(&q, ITEM(4)), 0);
+        ck_assert_int_eq(spool_join(t), 0);
+        ck_assert_ptr_eq(g2.item, ITEM(4));
+        break;
+    }
     ck_assert_int_eq(spool_queue_put(&q, ITEM(5)), 0);
-    struct waiter_arg p2 = {.q = &q, .item = ITEM(6), .to_ns = SPOOL_MSEC};
-    t = spawn_blocked(putter_once, &p2);
-    spin_ns(3 * SPOOL_MSEC);
-    ck_assert_int_eq(spool_queue_get(&q, &it), 0);
-    ck_assert_ptr_eq(it, ITEM(5));
-    ck_assert_int_eq(spool_join(t), 0);
+    for (uint64_t to = SPOOL_MSEC;; to *= 2) {
+        ck_assert_uint_lt(to, SPOOL_SEC);
+        struct waiter_arg p2 = {.q = &q, .item = ITEM(6), .to_ns = to};
+        t = spawn_waiting(putter_once, &p2);
+        if (atomic_load(&p2.done)) {
+            ck_assert_int_eq(spool_join(t), -ETIMEDOUT);
+            continue;
+        }
+        spin_ns(to + 2 * SPOOL_MSEC);
+        ck_assert_int_eq(spool_queue_get(&q, &it), 0);
+        ck_assert_ptr_eq(it, ITEM(5));
+        ck_assert_int_eq(spool_join(t), 0);
+        break;
+    }
     ck_assert_int_eq(spool_queue_try_get(&q, &it), 0);
     ck_assert_ptr_eq(it, ITEM(6));
     /* Close, then cancel, a waiting putter: -EPIPE, not queued. */
