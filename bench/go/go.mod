@@ -1,0 +1,3 @@
+module spoolbench
+
+go 1.19
