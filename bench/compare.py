@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Runs the benchmark workloads of shared/bench/WORKLOADS.md side by side:
-Python asyncio, uvloop (where the interpreter can import it) and spool (the C
-programs of bench/, with all workers and, for W1-W3, W7-W9, with one worker),
-then prints a table. Usually started by bench/run, which builds spool first.
+Python asyncio, uvloop (where the interpreter can import it), Go and Tokio
+(bench/go, bench/tokio, where bench/build_peers built them into BUILD/peers:
+with all threads and with one) and spool (the C programs of bench/, with all
+workers and, for W1-W3, W7-W9, with one worker), then prints a table.
+Usually started by bench/run, which builds spool and the peers first.
 
 Every spool program (and spool server) runs twice, once on each driver:
 SPOOL_BACKEND=io_uring, then SPOOL_BACKEND=epoll in its environment; its
@@ -54,6 +56,11 @@ WORKLOADS = {
 ONE_WORKER = ("W1", "W2", "W3", "W7", "W8", "W9")  # the C side also runs with --workers 1
 DRIVERS = ("io_uring", "epoll")  # every spool row runs on each (SPOOL_BACKEND)
 EXAMPLES = ("hello", "gather", "semaphore")
+# The other runtimes (bench/go, bench/tokio; impl "go", "tokio"), built by
+# bench/build_peers into BUILD/peers/spool_IMPL; their W1-W5, W7, W8 take the
+# workload's name as first argument, and both have the W6 and HTTP servers.
+PEERS = ("go", "tokio")
+PEER_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W7", "W8")
 
 
 def out(*a):
@@ -108,6 +115,20 @@ EMULATOR = []
 BUILD = None
 # "[k/N] ": which of the run's workloads is running, in the headers.
 PROGRESS = ""
+
+
+def peer_sides():
+    """{impl: program} of the peers built in BUILD/peers; none under an
+    emulator (they are native programs, compared only with native spool)."""
+    if EMULATOR or not BUILD:
+        return {}
+    exes = {impl: os.path.join(BUILD, "peers", f"spool_{impl}") for impl in PEERS}
+    return {impl: exe for impl, exe in exes.items() if os.access(exe, os.X_OK)}
+
+
+def peer_keys(r):
+    """The keys of r's peer rows ("go", "go --workers 1", "tokio", ...)."""
+    return [k for k in r if k.split(" ")[0] in PEERS]
 
 
 def launch(argv):
@@ -297,6 +318,55 @@ def print_table(results, ids, drivers):
                "epoll 10% slower). vs asyncio: asyncio wall / spool (all) wall on that driver.")
 
 
+def speed(run):
+    """How fast a workload row went (higher is better): W7's files/s, W6's
+    msgs/s, HTTP's req/s, else 1 / wall. None unless it ran ok."""
+    if run is None or run.status != "ok":
+        return None
+    x = run.row
+    for k in ("files_per_s", "msgs_per_s", "req_per_s"):
+        if x.get(k):
+            return x[k]
+    return 1.0 / x["wall_s"] if x.get("wall_s") else None
+
+
+def best_peer(r):
+    """The fastest Go or Tokio row of r (any thread count), or None."""
+    runs = [r[k] for k in peer_keys(r) if speed(r[k]) is not None]
+    return max(runs, key=speed) if runs else None
+
+
+def vs_best_peer(run, r):
+    """run's speed over the best peer's ("1.52x go"), or "-"."""
+    top = best_peer(r)
+    if top is None or speed(run) is None:
+        return "-"
+    return f"{speed(run) / speed(top):.2f}x {top.row['impl']}"
+
+
+def print_peer_table(results, ids, drivers):
+    """Go and Tokio (all threads and one) against spool (all workers) on
+    each driver, for the workloads the peers have."""
+    keys = [f"{impl}{w}" for impl in PEERS for w in ("", " --workers 1")]
+    wids = [w for w in ids if w in PEER_WORKLOADS and any(k in results.get(w, {}) for k in keys)]
+    if not wids:
+        return
+    head = (["workload"] + [k.replace(" --workers 1", " (1 thread)") for k in keys]
+            + [f"spool {d} (all)" for d in drivers] + [f"spool {d} vs best peer" for d in drivers])
+    rows = []
+    for wid in wids:
+        name, _, _, figure = WORKLOADS[wid]
+        r = results[wid]
+        rows.append([f"{wid} {name}"] + [cell(r.get(k), figure) for k in keys]
+                    + [cell(r.get(f"spool {d}"), figure) for d in drivers]
+                    + [vs_best_peer(r.get(f"spool {d}"), r) for d in drivers])
+    out("")
+    print_grid(head, rows,
+               "Peers: Go (goroutines, standard library) and Tokio (multi-thread runtime), with all "
+               "threads (GOMAXPROCS, worker_threads = CPUs) and with one. vs best peer: spool's speed "
+               "(1 / wall; files/s for W7) over the fastest Go or Tokio row (1.50x: spool 50% faster).")
+
+
 # ---- W6 tcp_echo: each server driven by bench/echo_client (WORKLOADS.md) ----
 W6_SIZES = {"full": (5.0, 100), "quick": (1.0, 20)}  # (D seconds, C connections)
 # The same for every server. With one client thread the client was the
@@ -423,7 +493,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
         row = {"workload": "tcp_echo", "impl": impl, "variant": variant, "n": msgs,
                "wall_s": wall, "per_op_ns": round(wall * 1e9 / msgs, 1) if msgs else 0.0,
                "peak_rss_kib": hwm, "base_rss_kib": hwm0,
-               "workers": 1 if impl != "spool" else int(argv[argv.index("--workers") + 1]) if "--workers" in argv else (os.cpu_count() or 1),
+               "workers": server_workers(impl, argv),
                "connections": conns, "duration_s": dur,
                "msgs_per_s": (crow or {}).get("msgs_per_s", 0),
                "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
@@ -453,6 +523,14 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
         if p is not None and p.poll() is None:
             w6_stop(p, grace=2.0)
         err.close()
+
+
+def server_workers(impl, argv):
+    """The threads a server runs tasks on: its --workers, else one per CPU
+    for spool and the peers; 1 for the Python servers and the raw floors."""
+    if "--workers" in argv:
+        return int(argv[argv.index("--workers") + 1])
+    return (os.cpu_count() or 1) if impl == "spool" or impl in PEERS else 1
 
 
 def with_backend(row, server_stderr):
@@ -488,7 +566,8 @@ W6_FLOORS = {"io_uring": ("raw_uring", "uring-recv"), "epoll": ("raw_epoll", "ep
 def run_w6(build, py, uv, quick, timeout, json_file, drivers):
     """W6 for every server: spool on each driver (all workers, then one),
     the raw floor of each driver, asyncio streams/protocol, uvloop
-    streams/protocol (when importable). Returns {key: Run}."""
+    streams/protocol (when importable), Go and Tokio (when built: all
+    threads, then one). Returns {key: Run}."""
     dur, conns = W6_SIZES["quick" if quick else "full"]
     out(f"== {PROGRESS}W6 tcp_echo (C {conns} connections, D {dur:g} s, 64-byte messages, "
         f"client {W6_CLIENT_THREADS} thread)")
@@ -511,6 +590,11 @@ def run_w6(build, py, uv, quick, timeout, json_file, drivers):
             r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,
                                              [py, script, "--variant", v, "--loop", loop],
                                              client, dur, conns, timeout, json_file)
+    for impl, exe in peer_sides().items():
+        for workers in ([], ["--workers", "1"]):
+            key = " ".join([impl] + workers)
+            r[key] = run_w6_server(key, impl, "", [exe, "echo_server"] + workers, client, dur, conns,
+                                   timeout, json_file)
     return r
 
 
@@ -525,12 +609,15 @@ def print_w6_table(r, drivers):
     both = len(drivers) > 1
     head = (["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
              "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
-            + vs_io_uring(drivers, "msgs/s") + vs_io_uring(drivers, "CPU/msg"))
+            + vs_io_uring(drivers, "msgs/s") + vs_io_uring(drivers, "CPU/msg")
+            + (["msgs/s vs best peer"] if peer_keys(r) else []))
     rows = []
     for key, run in r.items():
         twin = io_uring_twin(r, key)
         sides = [base, twin] if both else [base]
         vs = [ratio(run, b, f, 2) for b in sides for f in ("msgs_per_s", "server_cpu_us_per_msg")]
+        if peer_keys(r):
+            vs.append(vs_best_peer(run, r))
         if run.status != "ok":
             rows.append([key, run.status.upper()] + ["-"] * (3 + len(vs)))
             continue
@@ -540,7 +627,7 @@ def print_w6_table(r, drivers):
     print_grid(head, rows,
                "W6: one load client (bench/echo_client) for every server; server CPU = its utime+stime "
                "over the client's run / messages echoed. epoll / io_uring: a row on epoll against the "
-               "same server on io_uring.")
+               "same server on io_uring. best peer: the fastest Go or Tokio server (any thread count).")
 
 
 # ---- HTTP http_plaintext: each server driven by wrk (WORKLOADS.md) ----------
@@ -728,8 +815,9 @@ def http_proc_rss_kib(pid):
 
 def run_http(build, py, uv, quick, timeout, json_file, drivers):
     """HTTP plaintext for every server: spool (examples/http_server, all
-    workers) on each driver, asyncio Protocol, uvloop Protocol. Skipped if
-    wrk is missing. Returns {key: Run}."""
+    workers) on each driver, asyncio Protocol, uvloop Protocol, Go and Tokio
+    (when built: all threads, then one). Skipped if wrk is missing.
+    Returns {key: Run}."""
     dur, conns = HTTP_SIZES["quick" if quick else "full"]
     wrk = shutil.which("wrk")
     out(f"== {PROGRESS}HTTP http_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
@@ -749,11 +837,16 @@ def run_http(build, py, uv, quick, timeout, json_file, drivers):
         r[f"{loop} protocol"] = run_http_server(f"{loop} protocol", loop, "protocol",
                                                 [py, script, "--loop", loop], 1, wrk, dur, conns, timeout,
                                                 json_file)
+    for impl, exe in peer_sides().items():
+        for workers in ([], ["--workers", "1"]):
+            key = " ".join([impl] + workers)
+            r[key] = run_http_server(key, impl, "", [exe, "http_server"] + workers,
+                                     server_workers(impl, workers), wrk, dur, conns, timeout, json_file)
     return r
 
 
 def print_http_table(r, drivers):
-    bases = [k for k in ("asyncio protocol", "uvloop protocol") if k in r]
+    bases = [k for k in ("asyncio protocol", "uvloop protocol", "go", "tokio") if k in r]
     both = len(drivers) > 1
     head = (["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
             + [f"vs {b}" for b in bases] + vs_io_uring(drivers, "req/s"))
@@ -804,9 +897,11 @@ def run_examples(build, timeout):
 
 
 def run_workload(wid, build, py, uv, quick, timeout, json_file, drivers):
-    """One of W1-W5, W7-W9: asyncio, uvloop (when importable), then spool on
-    each driver (with one worker where ONE_WORKER says, then with all).
-    Returns {key: Run}: "asyncio", "uvloop", "spool1 DRIVER", "spool DRIVER"."""
+    """One of W1-W5, W7-W9: asyncio, uvloop (when importable), Go and Tokio
+    (when built: all threads, then one), then spool on each driver (with one
+    worker where ONE_WORKER says, then with all). Returns {key: Run}:
+    "asyncio", "uvloop", "go", "go --workers 1", "tokio", "tokio --workers 1",
+    "spool1 DRIVER", "spool DRIVER"."""
     name, full, small, _ = WORKLOADS[wid]
     size = small if quick else full
     stem = f"w{wid[1:]}_{name}"
@@ -819,6 +914,11 @@ def run_workload(wid, build, py, uv, quick, timeout, json_file, drivers):
     else:
         for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
             r[loop] = run_program(loop, [py, script, "--n", str(size), "--loop", loop], timeout, json_file)
+    if wid in PEER_WORKLOADS:
+        for impl, exe in peer_sides().items():
+            for workers in ([], ["--workers", "1"]):
+                key = " ".join([impl] + workers)
+                r[key] = run_program(key, [exe, name, "--n", str(size)] + workers, timeout, json_file)
     exe = os.path.join(build, "bench", "spool_" + stem)
     for key, workers in (("spool1", ["--workers", "1"]), ("spool", [])):
         if key == "spool1" and wid not in ONE_WORKER:
@@ -897,6 +997,7 @@ def main():
     out("")
     if any(w not in ("W6", "HTTP") for w in ids):
         print_table(results, ids, drivers)
+        print_peer_table(results, ids, drivers)
     if results.get("HTTP"):
         out("")
         print_http_table(results["HTTP"], drivers)

@@ -8,7 +8,7 @@ usage: bench/report.py RESULTS.jsonl [--out DIR] [--command "bench/run ..."]
                        [--date YYYY-MM-DD]
 
 Each chart sets every side of a workload beside the others: asyncio, uvloop,
-spool on one worker and on all of them, on each driver (and, for W6, the raw
+Go and Tokio (all threads and one, where the run had them), spool on one worker and on all of them, on each driver (and, for W6, the raw
 single-threaded floors); log scale where the largest bar is over 20 times the
 smallest. Bars are labelled with their value and unit, and say whether lower
 or higher is better.
@@ -40,7 +40,8 @@ FIGURES = {
                                                         ("p99_us", "ms", "p99 latency", "lower", 1e-3)]),
 }
 COLOURS = {"asyncio": "#9e9e9e", "uvloop": "#616161", "io_uring": "#1565c0", "epoll": "#2e7d32",
-           "floor": "#ef6c00"}
+           "floor": "#ef6c00", "go": "#00838f", "tokio": "#8d6e63"}
+PEERS = ("go", "tokio")  # the other runtimes' sides (bench/go, bench/tokio)
 
 
 def side_label(r):
@@ -52,12 +53,14 @@ def side_label(r):
     if impl.startswith("raw_"):
         return f"raw {impl[4:]} floor (1 thread)"
     w = r.get("workers", 0)
+    if impl in PEERS:
+        return f"{'Go' if impl == 'go' else 'Tokio'}, {w} thread{'s' if w != 1 else ''}"
     return f"spool {r.get('backend', '')}, {w} worker{'s' if w != 1 else ''}"
 
 
 def colour(r):
     impl = r.get("impl", "")
-    if impl in ("asyncio", "uvloop"):
+    if impl in ("asyncio", "uvloop") or impl in PEERS:
         return COLOURS[impl]
     if impl.startswith("raw_"):
         return COLOURS["floor"]

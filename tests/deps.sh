@@ -8,6 +8,9 @@
 #                          never fails
 #   spool_try_wrk          best effort: installs wrk (bench/run's HTTP
 #                          workload) when root; never fails
+#   spool_try_peers        best effort: installs golang-go, cargo and
+#                          librust-tokio-dev (bench/run's Go and Tokio
+#                          sides, bench/build_peers) when root; never fails
 #   spool_try_libfuzzer    best effort: makes sure clang can build a
 #                          libFuzzer target (tests/fuzz/run), installing
 #                          clang and libclang-rt-dev when root; returns 1
@@ -90,6 +93,24 @@ spool_try_wrk() {
             || echo "spool: wrk not installed; the HTTP workload will be skipped" >&2
     else
         echo "spool: wrk not installed (optional: sudo apt-get install -y wrk)" >&2
+    fi
+    return 0
+}
+
+# The Go and Tokio sides of bench/run: Debian's Go, and Tokio's sources in
+# Debian's crate directory with a cargo to build them offline.
+SPOOL_PEER_DEPS=(golang-go cargo librust-tokio-dev)
+spool_try_peers() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    local missing
+    mapfile -t missing < <(spool__missing "${SPOOL_PEER_DEPS[@]}")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "spool: trying to install ${missing[*]} (optional, for the Go and Tokio sides)" >&2
+        { spool__apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+            || echo "spool: ${missing[*]} not installed; those sides will be left out" >&2
+    else
+        echo "spool: optional, for the Go and Tokio sides: sudo apt-get install -y ${missing[*]}" >&2
     fi
     return 0
 }
