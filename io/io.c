@@ -87,6 +87,14 @@ static void op_complete(spool__worker *w, const struct io_uring_cqe *cqe, spool_
         spool__wake_fifo(w, t);
 }
 
+int spool__io_may_start(void)
+{
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    return spool__wait_check(w->current);
+}
+
 int spool__io_start(spool__io *io)
 {
     int rc = spool__wait_begin(&io->wt, UINT64_MAX);

@@ -57,6 +57,10 @@ typedef struct spool__io {
     uint64_t user_data;
 } spool__io;
 
+/* The checks every I/O call makes before it starts, on either driver:
+ * 0, or -EPERM outside a task, -ECANCELED / -ETIMEDOUT (spool__wait_check). */
+int spool__io_may_start(void);
+
 /* Starts an operation: the checks of a wait, then an SQE on the current
  * worker's ring. Returns 0, -EPERM outside a task, -ECANCELED /
  * -ETIMEDOUT (nothing submitted), -EBUSY if no SQE can be had. */

@@ -14,6 +14,9 @@
  */
 #include "ready.h"
 
+#include "io.h"
+#include "nowait.h"
+
 #include "driver.h"
 #include "scheduler.h"
 #include "wait.h"
@@ -21,31 +24,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* The checks every call makes before it starts (as spool__io_start):
- * 0, or -ECANCELED / -ETIMEDOUT. The caller runs in a task (it is on an
- * epoll runtime's worker). */
-static int may_start(void)
-{
-    spool__worker *w = spool__worker_current();
-    if (!w || !w->current)
-        return -EPERM;
-    return spool__wait_check(w->current);
-}
 
 /* The loop of a readiness call: `attempt` (an expression setting r, a
  * ssize_t, and errno) until it does not say EAGAIN, waiting for `ev` on
  * fd in between. */
 #define READY_LOOP(fd, ev, attempt)                      \
     do {                                                 \
-        int rc_ = may_start();                           \
+        int rc_ = spool__io_may_start();                           \
         if (rc_)                                         \
             return rc_;                                  \
         for (;;) {                                       \
@@ -68,9 +58,9 @@ static int may_start(void)
 struct file_call {
     int (*fn)(struct file_call *);
     /* The same call made so that it cannot block, tried on the worker
-     * first (NULL: none): data in the page cache, a path in the dentry
-     * cache. -1 with any errno sends the call to the pool, whose answer
-     * is the authoritative one. */
+     * first (NULL: none; nowait.h): data in the page cache, a path in the
+     * dentry cache. -EAGAIN sends the call to the pool, whose answer is
+     * the authoritative one. */
     int (*nowait)(struct file_call *);
     int fd, flags, iovcnt;
     unsigned mode, mask;
@@ -96,7 +86,7 @@ static int run_file_call(void *arg)
 static int on_pool(struct file_call *c)
 {
     if (c->nowait) {
-        int rc = may_start();
+        int rc = spool__io_may_start();
         if (rc)
             return rc;
         rc = c->nowait(c);
@@ -129,39 +119,28 @@ static int do_open(struct file_call *c)
     return open(c->path, c->flags | O_CLOEXEC, c->mode);
 }
 
-/* RWF_NOWAIT (Linux 4.14+): -EAGAIN where the data is not in the page
- * cache (or the write would wait), instead of blocking. offset -1: the
- * file position, as read(2). */
+/* The non-blocking forms (nowait.h). */
 static int nowait_read(struct file_call *c)
 {
     struct iovec v = {.iov_base = c->buf, .iov_len = c->n};
-    return (int)preadv2(c->fd, &v, 1, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+    return spool__nowait_readv(c->fd, &v, 1, c->off);
 }
 static int nowait_readv(struct file_call *c)
 {
-    return (int)preadv2(c->fd, c->iov, c->iovcnt, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+    return spool__nowait_readv(c->fd, c->iov, c->iovcnt, c->off);
 }
 static int nowait_write(struct file_call *c)
 {
     struct iovec v = {.iov_base = c->buf, .iov_len = c->n};
-    return (int)pwritev2(c->fd, &v, 1, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+    return spool__nowait_writev(c->fd, &v, 1, c->off);
 }
 static int nowait_writev(struct file_call *c)
 {
-    return (int)pwritev2(c->fd, c->iov, c->iovcnt, c->off < 0 ? -1 : c->off, RWF_NOWAIT);
+    return spool__nowait_writev(c->fd, c->iov, c->iovcnt, c->off);
 }
-
-/* openat2 with RESOLVE_CACHED (Linux 5.12+): -EAGAIN unless every path
- * component is in the kernel's lookup cache. Not for O_CREAT, O_TRUNC or
- * O_TMPFILE (it refuses them: those may write). */
 static int nowait_open(struct file_call *c)
 {
-    if (c->flags & (O_CREAT | O_TRUNC | O_TMPFILE)) {
-        errno = EAGAIN;
-        return -1;
-    }
-    struct open_how how = {.flags = (uint64_t)(unsigned)(c->flags | O_CLOEXEC), .resolve = RESOLVE_CACHED};
-    return (int)syscall(SYS_openat2, AT_FDCWD, c->path, &how, sizeof how);
+    return spool__nowait_open(c->path, c->flags);
 }
 static int do_fsync(struct file_call *c)
 {
@@ -200,7 +179,7 @@ static int rw_call(struct file_call *c, uint32_t ev)
         if (fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
             return -errno;
     }
-    int rc = may_start();
+    int rc = spool__io_may_start();
     if (rc)
         return rc;
     for (;;) {
@@ -270,7 +249,7 @@ int spool__ready_close(int fd)
 
 int spool__ready_recv(int fd, void *buf, size_t n, int flags)
 {
-    int rc = may_start();
+    int rc = spool__io_may_start();
     if (rc)
         return rc;
     /* The last read here came back short: the socket is most likely
@@ -325,7 +304,7 @@ int spool__ready_accept(int fd, struct sockaddr *addr, unsigned *addrlen)
 
 int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
 {
-    int rc = may_start();
+    int rc = spool__io_may_start();
     if (rc)
         return rc;
     int fl = fcntl(fd, F_GETFL);
@@ -365,7 +344,7 @@ int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
 
 int spool__ready_poll(int fd, unsigned events)
 {
-    int rc = may_start();
+    int rc = spool__io_may_start();
     if (rc)
         return rc;
     struct pollfd p = {.fd = fd, .events = (short)events};

@@ -1,5 +1,6 @@
 /*
- * test_io.c — the I/O calls on io_uring (io/): files, sockets, the
+ * test_io.c — the I/O calls on io_uring (io/): files (and the fairness of
+ * those done inline, without suspending), sockets, the
  * cancellation guarantee (a cancelled or timed-out call returns only once
  * the kernel is done with its buffer; a completed operation's data is
  * never lost), more operations in flight than the ring has entries, and
@@ -85,6 +86,48 @@ START_TEST(io_calls_outside_a_task_return_eperm)
     ck_assert_int_eq(spool_close(0), -EPERM);
     ck_assert_int_eq(spool_poll(0, POLLIN), -EPERM);
     ck_assert_int_eq(spool_tcp_listen("127.0.0.1", 0, 1), -EPERM);
+}
+END_TEST
+
+/* A read of cached data is done inline, without suspending (io/nowait.h);
+ * still, a task reading a cached file in a loop must let the other tasks
+ * of its worker run. One worker: `other` can run only while the reader
+ * is suspended. */
+static _Atomic int other_ran;
+
+static int set_other_ran(void *arg)
+{
+    (void)arg;
+    atomic_store(&other_ran, 1);
+    return 0;
+}
+
+static int main_cached_reader(void *arg)
+{
+    (void)arg;
+    char path[] = "/tmp/spool_test_io_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    ck_assert_int_eq(write(fd, "x", 1), 1); /* in the page cache now */
+    atomic_store(&other_ran, 0);
+    spool_task *other = spool_spawn(set_other_ran, NULL);
+    ck_assert_ptr_nonnull(other);
+    int ran_before_the_end = 0;
+    for (int i = 0; i < 10000 && !ran_before_the_end; i++) {
+        char c;
+        ck_assert_int_eq(spool_read(fd, &c, 1, 0), 1);
+        ran_before_the_end = atomic_load(&other_ran);
+    }
+    ck_assert_msg(ran_before_the_end, "10,000 cached reads never let the other task run");
+    ck_assert_int_eq(spool_join(other), 0);
+    close(fd);
+    return 0;
+}
+
+START_TEST(a_task_reading_cached_data_in_a_loop_lets_the_others_run)
+{
+    ck_assert_int_eq(run_on(1, main_cached_reader, NULL), 0);
 }
 END_TEST
 
@@ -618,6 +661,7 @@ static Suite *io_suite(void)
     Suite *s = suite_create("io");
     ADD_TEST(s, file_calls_read_write_stat_and_fail_with_the_kernels_errno);
     ADD_TEST(s, io_calls_outside_a_task_return_eperm);
+    ADD_TEST(s, a_task_reading_cached_data_in_a_loop_lets_the_others_run);
     ADD_TEST(s, tcp_echo_over_ipv4_and_ipv6);
     ADD_TEST(s, tcp_connect_to_a_null_host_is_einval);
     ADD_TEST(s, a_wait_on_a_reused_fd_number_is_woken);
