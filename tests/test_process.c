@@ -50,8 +50,8 @@ static int noop(void *arg)
 }
 
 /* The fds open before a test's runtimes: counted after one runtime has
- * come and gone, since the library keeps an fd or two for the whole
- * process once it has run (runtime/: opened once, never closed). */
+ * come and gone, since the first one opens a pidfd of this process that
+ * stays for the process's life (runtime/stack.c, for process_madvise). */
 static int baseline_fds(void)
 {
     ck_assert_int_eq(run_on(1, noop, NULL), 0);
