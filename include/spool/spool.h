@@ -1082,6 +1082,8 @@ typedef struct spool_process {
  * tens to hundreds of microseconds, far less than handing the call to
  * the blocking pool would cost; libuv, Tokio and asyncio spawn on their
  * loop threads likewise.
+ * p must not hold a process that has not been closed (it would be
+ * forgotten, a zombie).
  * Returns: 0; then p must be closed (spool_process_close).
  * Errors (no child is left, no fd is open, *p is left with fds and pid
  *   -1): -ENOENT the program or cwd does not exist, -EACCES, -ENOEXEC
