@@ -7,7 +7,8 @@
  * 10 MiB on stdout and stderr at once read by communicate, a cancelled
  * or timed-out wait that leaves the child waitable, communicate under a
  * timeout on a child that sleeps forever, close killing what it must,
- * EMFILE, SIGCHLD ignored, bad input.
+ * EMFILE, SIGCHLD ignored, what the child inherits (no fd of the
+ * runtime, no blocked signal), bad input.
  *
  * Every test ends by checking that the test process has no child left
  * (no zombie, nothing running: waitid(P_ALL) says ECHILD) and, where it
@@ -18,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spool/spool.h>
 #include <stdint.h>
@@ -625,6 +627,65 @@ START_TEST(a_cancelled_communicate_leaves_the_child_running)
 }
 END_TEST
 
+/* ---- what the child inherits ----------------------------------------------------------- */
+
+/* Whether fd is open in this process without FD_CLOEXEC (a child
+ * inherits it, as the test's runner may have wanted). */
+static int inheritable(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    return fl >= 0 && !(fl & FD_CLOEXEC);
+}
+
+static int main_inherits(void *arg)
+{
+    (void)arg;
+    spool_process p;
+    spool_process_options o = {.in = SPOOL_STDIO_PIPE, .out = SPOOL_STDIO_PIPE, .err = SPOOL_STDIO_PIPE};
+    /* The child holds 0, 1, 2, what this process holds without
+     * FD_CLOEXEC (check's temporary file, ...), and ls's own directory
+     * fd, the lowest number left; the runtime's fds (rings, epoll sets,
+     * eventfds, pidfds) and the other pipe ends must not be there. */
+    const char *argv[] = {"ls", "/proc/self/fd", NULL};
+    ck_assert_int_eq(spool_process_spawn(&p, argv, &o), 0);
+    spool_process_output out = SPOOL_PROCESS_OUTPUT_GROW;
+    ck_assert_int_eq(spool_process_communicate(&p, NULL, 0, &out, NULL), 0);
+    ck_assert_int_eq(spool_process_close(&p), 0);
+    char *save = NULL, *line;
+    int seen = 0, own = 3;
+    while (inheritable(own))
+        own++;
+    out.data[out.len - 1] = '\0';
+    for (line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int fd = atoi(line);
+        ck_assert_msg(fd <= 2 || fd == own || inheritable(fd), "the child inherited fd %d", fd);
+        seen++;
+    }
+    ck_assert_int_ge(seen, 4);
+    free(out.data);
+
+    /* Signals the workers block (for spool_signal_wait) are not blocked in
+     * the child: SIGTERM ends it. */
+    const char *sl[] = {"sleep", "100000", NULL};
+    ck_assert_int_eq(spool_process_spawn(&p, sl, NULL), 0);
+    ck_assert_int_eq(spool_process_terminate(&p), 0);
+    int st = spool_process_close(&p);
+    ck_assert(WIFSIGNALED(st));
+    ck_assert_int_eq(WTERMSIG(st), SIGTERM);
+    return 0;
+}
+
+START_TEST(the_child_inherits_no_runtime_fd_and_no_blocked_signal)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+    ck_assert_int_eq(run_on(2, main_inherits, NULL), 0);
+    assert_no_children();
+}
+END_TEST
+
 /* ---- bad input, context ----------------------------------------------------------------- */
 
 static int main_bad(void *arg)
@@ -682,6 +743,7 @@ static Suite *process_suite(void)
     ADD_TEST(s, a_cancelled_or_timed_out_wait_leaves_the_child_running_and_waitable);
     ADD_TEST(s, communicate_under_a_timeout_on_a_sleeping_child_times_out_and_kill_ends_it);
     ADD_TEST(s, a_cancelled_communicate_leaves_the_child_running);
+    ADD_TEST(s, the_child_inherits_no_runtime_fd_and_no_blocked_signal);
     ADD_TEST(s, bad_input_is_einval_and_outside_a_task_eperm);
     return s;
 }
