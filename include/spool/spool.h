@@ -1168,8 +1168,9 @@ typedef struct spool_process_output {
  *   more (the child still runs); -ENOMEM a growable buffer could not
  *   grow, or no task could be spawned; -ECANCELED, -ETIMEDOUT; the I/O
  *   calls' and spool_process_wait's errors; -EINVAL p NULL or closed,
- *   input given (n > 0) without a stdin pipe or with input NULL, or out
- *   / err with a NULL data and grow 0; -EPERM outside a task.
+ *   input given (n > 0) without a stdin pipe or with input NULL, or a
+ *   fixed out / err with data NULL and cap > 0 (or len > cap); -EPERM
+ *   outside a task.
  * Context: task context; may suspend. input, out and err must stay
  *   valid until it returns; nothing else may use p's pipes meanwhile. */
 SPOOL_API int spool_process_communicate(spool_process *p, const void *input, size_t n,
