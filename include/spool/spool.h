@@ -1093,7 +1093,8 @@ typedef struct spool_process {
  *   above); -ENOSYS / -EPERM the kernel (or a seccomp filter) refuses
  *   pidfd_open; -EINVAL p or argv or argv[0] NULL, or a bad spool_stdio;
  *   -EPERM outside a task.
- * Context: task context; does not suspend the task. */
+ * Context: task context; suspends the task only if the pidfd cannot be
+ *   had (the child it kills is then reaped on the blocking pool). */
 SPOOL_API int spool_process_spawn(spool_process *p, const char *const argv[],
                                   const spool_process_options *opt);
 
