@@ -1066,12 +1066,13 @@ typedef struct spool_process {
 } spool_process;
 
 /* Starts argv[0] with arguments argv (NULL-terminated; a name without
- * '/' is searched in PATH, as execvp does) and fills *p. The pipe ends
- * of p are O_CLOEXEC and set up for the runtime's driver (blocking on
- * io_uring, O_NONBLOCK on epoll): use them with spool_read, spool_write
- * and spool_stream, from tasks of this runtime. A spool_write to stdin_fd
- * after the child has gone raises SIGPIPE, as a write to any pipe does
- * (spool_process_communicate does not). The child gets an empty signal
+ * '/' is searched in the parent's PATH, as execvp does) and fills *p.
+ * The pipe ends of p are O_CLOEXEC and set up for the runtime's driver
+ * (blocking on io_uring, O_NONBLOCK on epoll): use them with
+ * spool_read, spool_write and spool_stream, from tasks of this runtime.
+ * A spool_write to stdin_fd after the child has gone raises SIGPIPE, as
+ * a write to any pipe does (spool_process_communicate does not). The
+ * child gets an empty signal
  * mask (not the workers': signals blocked for spool_signal_wait stay
  * deliverable to it) and SIGPIPE at its default action (even if the
  * parent ignores it); other ignored signals stay ignored, as exec keeps
