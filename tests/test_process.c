@@ -8,7 +8,7 @@
  * or timed-out wait that leaves the child waitable, communicate under a
  * timeout on a child that sleeps forever, close killing what it must,
  * EMFILE, SIGCHLD ignored, what the child inherits (no fd of the
- * runtime, no blocked signal), bad input.
+ * runtime, no blocked signal), many tasks spawning at once, bad input.
  *
  * Every test ends by checking that the test process has no child left
  * (no zombie, nothing running: waitid(P_ALL) says ECHILD) and, where it
@@ -627,6 +627,54 @@ START_TEST(a_cancelled_communicate_leaves_the_child_running)
 }
 END_TEST
 
+/* ---- many at once ------------------------------------------------------------------------ */
+
+/* Spawns, talks to and closes children in a loop: several of these run
+ * at once on every worker, so spawns, waits and communicates overlap. */
+static int churn(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    for (int k = 0; k < 4; k++) {
+        spool_process p;
+        spool_process_options o = {.in = SPOOL_STDIO_PIPE, .out = SPOOL_STDIO_PIPE};
+        const char *argv[] = {"/bin/cat", NULL};
+        int rc = spool_process_spawn(&p, argv, &o);
+        if (rc < 0)
+            return rc;
+        char msg[32], got[32];
+        int len = snprintf(msg, sizeof msg, "task %d round %d\n", i, k);
+        spool_process_output out = SPOOL_PROCESS_OUTPUT_FIXED(got, sizeof got);
+        int st = spool_process_communicate(&p, msg, (size_t)len, &out, NULL);
+        int cst = spool_process_close(&p);
+        if (st != 0 || cst != 0 || out.len != (size_t)len || memcmp(got, msg, (size_t)len) != 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+static int main_many(void *arg)
+{
+    (void)arg;
+    enum { N = SANITIZED ? 8 : 32 };
+    spool_task *t[N];
+    int results[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = spool_spawn(churn, (void *)(intptr_t)i);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    ck_assert_int_eq(spool_gather(t, N, results), 0);
+    return 0;
+}
+
+START_TEST(many_tasks_spawn_and_close_children_at_once)
+{
+    int fds = baseline_fds();
+    ck_assert_int_eq(run_on(4, main_many, NULL), 0);
+    assert_no_children();
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
 /* ---- what the child inherits ----------------------------------------------------------- */
 
 /* Whether fd is open in this process without FD_CLOEXEC (a child
@@ -743,6 +791,7 @@ static Suite *process_suite(void)
     ADD_TEST(s, a_cancelled_or_timed_out_wait_leaves_the_child_running_and_waitable);
     ADD_TEST(s, communicate_under_a_timeout_on_a_sleeping_child_times_out_and_kill_ends_it);
     ADD_TEST(s, a_cancelled_communicate_leaves_the_child_running);
+    ADD_TEST(s, many_tasks_spawn_and_close_children_at_once);
     ADD_TEST(s, the_child_inherits_no_runtime_fd_and_no_blocked_signal);
     ADD_TEST(s, bad_input_is_einval_and_outside_a_task_eperm);
     return s;
