@@ -985,6 +985,217 @@ SPOOL_API int spool_signal_wait(const sigset_t *set);
 #endif
 
 /* ======================================================================
+ * Subprocesses (asyncio's create_subprocess_exec and Process)
+ *
+ * spool_process_spawn starts a program (posix_spawn) with an argument
+ * vector, an environment and a working directory, each of its standard
+ * input, output and error a pipe, inherited, or /dev/null, and holds a
+ * pidfd for it. Its exit is waited for through the pidfd, on the driver
+ * (a poll on the worker's ring or epoll set: no thread waits); spool
+ * installs no SIGCHLD handler and never reaps a child it was not given
+ * (no waitpid(-1)), so it lives beside any other code that spawns.
+ * Linux 5.4+ (pidfd_open, waitid(P_PIDFD)).
+ *
+ * The exit status is the wait(2) status, a value >= 0: WIFEXITED(st) and
+ * WEXITSTATUS(st) for an exit code, WIFSIGNALED(st) and WTERMSIG(st) for
+ * a child killed by a signal (<sys/wait.h>); st == 0 is "exited with 0".
+ * asyncio's returncode is WEXITSTATUS(st), or -WTERMSIG(st).
+ *
+ * Cancellation: a wait that is cancelled or times out leaves the child
+ * running and still waitable (as asyncio's Process.wait); so does
+ * spool_process_communicate. To kill it when the waiter is cancelled:
+ *
+ *     int st = spool_process_wait(&p);
+ *     if (st == -ECANCELED || st == -ETIMEDOUT) {
+ *         spool_shield_begin();            // the clean-up must wait
+ *         spool_process_kill(&p);
+ *         spool_process_wait(&p);          // reaped: no zombie
+ *         spool_shield_end();
+ *     }
+ *
+ * or call spool_process_close, which does that for you.
+ *
+ * Ownership: a spool_process is the caller's struct. A successful spawn
+ * fills it with a child and file descriptors that only
+ * spool_process_close gives back: it closes the pipes, waits for the
+ * child (killing it if that wait is cancelled or times out) and closes
+ * the pidfd. Every spawned process must be closed, from a task of the
+ * runtime that spawned it, before the struct goes away; a process never
+ * closed is a zombie and leaked fds (spool cannot reap it for you
+ * without reaping behind your back). One task at a time may wait
+ * (wait, try_wait, communicate, close); signals may be sent from any
+ * thread meanwhile, until close.
+ *
+ * SIGCHLD must not be ignored (SIG_IGN or SA_NOCLDWAIT): the kernel
+ * would then reap children as they exit, taking their status, so spawn
+ * refuses with -ECHILD; and no other code may reap our children
+ * (waitpid(-1, ...)): a wait then returns -ECHILD.
+ * ====================================================================== */
+
+/* What a child's standard input, output or error is connected to. */
+typedef enum spool_stdio {
+    SPOOL_STDIO_INHERIT = 0,  /* the parent's own fd 0, 1 or 2 */
+    SPOOL_STDIO_PIPE = 1,     /* a pipe; the parent's end is stdin_fd,
+                                 stdout_fd or stderr_fd of spool_process */
+    SPOOL_STDIO_DEVNULL = 2,  /* /dev/null */
+    SPOOL_STDIO_STDOUT = 3,   /* stderr only: wherever stdout goes (2>&1) */
+} spool_stdio;
+
+/* How to start a child. Zero in any field means its default; a NULL
+ * pointer means all defaults (inherit everything). */
+typedef struct spool_process_options {
+    const char *const *env;   /* "NAME=value" strings, NULL-terminated;
+                                 NULL: the parent's environ */
+    const char *cwd;          /* working directory; NULL: the parent's */
+    spool_stdio in;           /* the child's standard input */
+    spool_stdio out;          /* its standard output */
+    spool_stdio err;          /* its standard error */
+} spool_process_options;
+
+/* A child process. Caller-owned (embed it, no malloc). pid and the three
+ * fds are for the caller to read; the rest is private. */
+typedef struct spool_process {
+    int pid;        /* the child's process id (informational: signal it with
+                       spool_process_send_signal, which cannot hit a reused pid) */
+    int stdin_fd;   /* the write end of the child's stdin pipe, or -1 */
+    int stdout_fd;  /* the read end of the child's stdout pipe, or -1 */
+    int stderr_fd;  /* the read end of the child's stderr pipe, or -1 */
+    int pidfd;      /* private: -1 once closed */
+    int state;      /* private: running, reaped or lost */
+    int status;     /* private: the wait status, once reaped */
+} spool_process;
+
+/* Starts argv[0] with arguments argv (NULL-terminated; a name without
+ * '/' is searched in the parent's PATH, as execvp does) and fills *p.
+ * The pipe ends of p are O_CLOEXEC and set up for the runtime's driver
+ * (blocking on io_uring, O_NONBLOCK on epoll): use them with
+ * spool_read, spool_write and spool_stream, from tasks of this runtime.
+ * A spool_write to stdin_fd after the child has gone raises SIGPIPE, as
+ * a write to any pipe does (spool_process_communicate does not). The
+ * child gets an empty signal
+ * mask (not the workers': signals blocked for spool_signal_wait stay
+ * deliverable to it) and SIGPIPE at its default action (even if the
+ * parent ignores it); other ignored signals stay ignored, as exec keeps
+ * them.
+ * posix_spawn runs on the calling worker: it suspends that thread (only
+ * the thread: other workers go on) until the child has called exec,
+ * without copying the parent's page tables (CLONE_VM | CLONE_VFORK) —
+ * tens to hundreds of microseconds, far less than handing the call to
+ * the blocking pool would cost; libuv, Tokio and asyncio spawn on their
+ * loop threads likewise.
+ * p must not hold a process that has not been closed (it would be
+ * forgotten, a zombie).
+ * Returns: 0; then p must be closed (spool_process_close).
+ * Errors (no child is left, no fd is open, *p is left with fds and pid
+ *   -1): -ENOENT the program or cwd does not exist, -EACCES, -ENOEXEC
+ *   and the other errors of exec or chdir, as posix_spawn reports them;
+ *   -EMFILE / -ENFILE out of fds (also if the pidfd cannot be had: the
+ *   child is then killed and reaped); -ECHILD SIGCHLD is ignored (see
+ *   above); -ENOSYS / -EPERM the kernel (or a seccomp filter) refuses
+ *   pidfd_open; -EINVAL p or argv or argv[0] NULL, or a bad spool_stdio;
+ *   -EPERM outside a task.
+ * Context: task context; suspends the task only if the pidfd cannot be
+ *   had (the child it kills is then reaped on the blocking pool). */
+SPOOL_API int spool_process_spawn(spool_process *p, const char *const argv[],
+                                  const spool_process_options *opt);
+
+/* spool_process_spawn(p, {"/bin/sh", "-c", command, NULL}, opt): a shell
+ * command line (asyncio's create_subprocess_shell). Quoting is the
+ * caller's business. Returns and errors: as spool_process_spawn
+ * (-EINVAL command NULL). */
+SPOOL_API int spool_process_spawn_shell(spool_process *p, const char *command,
+                                        const spool_process_options *opt);
+
+/* Waits until the child has exited and reaps it (waitid(P_PIDFD) once
+ * its pidfd polls readable). Once reaped, it returns the same status
+ * again without waiting. Cancelled or timed out, it leaves the child
+ * running and waitable (see above for the idiom that kills it).
+ * Returns: the wait status (>= 0; see above).
+ * Errors: -ECANCELED, -ETIMEDOUT (the child still runs); -ECHILD the
+ *   child was reaped by someone else (SIGCHLD set to SIG_IGN after the
+ *   spawn, or a waitpid(-1) elsewhere): its status is lost; -EINVAL p
+ *   NULL or closed; -EPERM outside a task.
+ * Context: task context; may suspend. One waiter at a time. */
+SPOOL_API int spool_process_wait(spool_process *p);
+
+/* Reaps the child if it has exited, without waiting (Popen.poll).
+ * Returns: the wait status. Errors: -EAGAIN still running; -ECHILD,
+ *   -EINVAL as spool_process_wait. Context: any thread; never suspends;
+ *   not racing another wait of p. */
+SPOOL_API int spool_process_try_wait(spool_process *p);
+
+/* Sends signal sig to the child through its pidfd (pidfd_send_signal),
+ * so it cannot reach another process that reused the pid. A child that
+ * has exited and not yet been reaped takes it silently.
+ * Returns: 0. Errors: -ESRCH the child has been reaped; -EINVAL p NULL,
+ *   closed, or sig invalid; pidfd_send_signal's other errors.
+ * Context: any thread; never suspends. */
+SPOOL_API int spool_process_send_signal(spool_process *p, int sig);
+/* spool_process_send_signal(p, SIGTERM) / (p, SIGKILL). */
+SPOOL_API int spool_process_terminate(spool_process *p);
+SPOOL_API int spool_process_kill(spool_process *p);
+
+/* Where spool_process_communicate stores what the child writes to one
+ * pipe: bytes are appended at data + len. Two kinds:
+ *   - growable (SPOOL_PROCESS_OUTPUT_GROW): data is NULL or malloc'd, and
+ *     is realloc'd as output comes; the caller frees data with free()
+ *     after the call, whatever it returned;
+ *   - fixed (SPOOL_PROCESS_OUTPUT_FIXED(buf, size)): the caller's buffer
+ *     of cap bytes; more output than fits is -EMSGSIZE.
+ * Fields are the caller's to read (len: the bytes stored). */
+typedef struct spool_process_output {
+    char *data;
+    size_t len;
+    size_t cap;
+    int grow;       /* 1: growable, 0: fixed */
+} spool_process_output;
+
+#define SPOOL_PROCESS_OUTPUT_GROW {NULL, 0, 0, 1}
+#define SPOOL_PROCESS_OUTPUT_FIXED(buf, size) {(char *)(buf), 0, (size_t)(size), 0}
+
+/* asyncio's Process.communicate: writes input[0, n) to the child's stdin
+ * and closes it (at once if n is 0), reads its stdout into *out and its
+ * stderr into *err until EOF, all at once (a task each, in a group: a
+ * child that fills one pipe while we write the other never deadlocks),
+ * then waits for the child to exit. A pipe whose output has no
+ * destination (out or err NULL) is read and dropped. Each pipe it
+ * finishes with is closed and its fd in p set to -1. A child that exits
+ * without reading all its input is not an error (the rest is dropped; no
+ * SIGPIPE reaches the parent). Cancelled or timed out, it stops: the
+ * child still runs (see above), out and err keep what was read, stdin
+ * stays open if not all input was written, and the unfinished pipes stay
+ * open.
+ * Returns: the wait status (>= 0).
+ * Errors: -EMSGSIZE a fixed output buffer is full and the child writes
+ *   more (the child still runs); -ENOMEM a growable buffer could not
+ *   grow, or no task could be spawned; -ECANCELED, -ETIMEDOUT; the I/O
+ *   calls' and spool_process_wait's errors; -EINVAL p NULL or closed,
+ *   input given (n > 0) without a stdin pipe or with input NULL, or a
+ *   fixed out / err with data NULL and cap > 0 (or len > cap); -EPERM
+ *   outside a task.
+ * Context: task context; may suspend. input, out and err must stay
+ *   valid until it returns; nothing else may use p's pipes meanwhile. */
+SPOOL_API int spool_process_communicate(spool_process *p, const void *input, size_t n,
+                                        spool_process_output *out, spool_process_output *err);
+
+/* Gives back everything p holds: closes its pipes (the child sees EOF on
+ * stdin, and EPIPE or SIGPIPE if it still writes), waits for the child
+ * to exit, and closes the pidfd. If that wait is cancelled or times out,
+ * the child is killed (SIGKILL) and waited for, shielded, before the
+ * call returns the error: so no zombie and no fd is left on any path.
+ * To stop a child that would not exit by itself, kill or terminate it
+ * first. p must not be used afterwards (except spool_process_close
+ * again: -EINVAL).
+ * Returns: the wait status (>= 0).
+ * Errors: -ECANCELED, -ETIMEDOUT (the child was killed and reaped all
+ *   the same); -ECHILD the status was lost (see spool_process_wait);
+ *   -EINVAL p NULL or already closed; -EPERM outside a task (nothing
+ *   done).
+ * Context: task context; may suspend. No other task may use p
+ *   meanwhile. */
+SPOOL_API int spool_process_close(spool_process *p);
+
+/* ======================================================================
  * Observability
  * ====================================================================== */
 

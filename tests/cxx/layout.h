@@ -88,6 +88,26 @@ extern "C" {
     FIELD(spool_stream, size)                                                        \
     FIELD(spool_stream, start)                                                       \
     FIELD(spool_stream, end)                                                         \
+    STRUCT(spool_stdio)                                                              \
+    STRUCT(spool_process_options)                                                    \
+    FIELD(spool_process_options, env)                                                \
+    FIELD(spool_process_options, cwd)                                                \
+    FIELD(spool_process_options, in)                                                 \
+    FIELD(spool_process_options, out)                                                \
+    FIELD(spool_process_options, err)                                                \
+    STRUCT(spool_process)                                                            \
+    FIELD(spool_process, pid)                                                        \
+    FIELD(spool_process, stdin_fd)                                                   \
+    FIELD(spool_process, stdout_fd)                                                  \
+    FIELD(spool_process, stderr_fd)                                                  \
+    FIELD(spool_process, pidfd)                                                      \
+    FIELD(spool_process, state)                                                      \
+    FIELD(spool_process, status)                                                     \
+    STRUCT(spool_process_output)                                                     \
+    FIELD(spool_process_output, data)                                                \
+    FIELD(spool_process_output, len)                                                 \
+    FIELD(spool_process_output, cap)                                                 \
+    FIELD(spool_process_output, grow)                                                \
     STRUCT(spool_worker_stats)                                                       \
     FIELD(spool_worker_stats, spawned)                                               \
     FIELD(spool_worker_stats, exited)                                                \
@@ -119,7 +139,9 @@ typedef char spool_layout_version_chars[sizeof SPOOL_VERSION_STRING];
     INIT(7, spool_barrier, SPOOL_BARRIER_INIT(4))                                    \
     INIT(8, spool_queue, SPOOL_QUEUE_INIT(spool_layout_slots, 8))                    \
     INIT(9, spool_group, SPOOL_GROUP_INIT)                                           \
-    INIT(10, spool_layout_version_chars, SPOOL_VERSION_STRING)
+    INIT(10, spool_process_output, SPOOL_PROCESS_OUTPUT_GROW)                        \
+    INIT(11, spool_process_output, SPOOL_PROCESS_OUTPUT_FIXED(spool_layout_slots, 8)) \
+    INIT(12, spool_layout_version_chars, SPOOL_VERSION_STRING)
 
 /* Every numeric macro and enumerator, as a uint64_t. */
 #define SPOOL_LAYOUT_VALUES(VALUE)                                                   \
@@ -129,6 +151,10 @@ typedef char spool_layout_version_chars[sizeof SPOOL_VERSION_STRING];
     VALUE(SPOOL_BACKEND_AUTO)                                                        \
     VALUE(SPOOL_BACKEND_IO_URING)                                                    \
     VALUE(SPOOL_BACKEND_EPOLL)                                                       \
+    VALUE(SPOOL_STDIO_INHERIT)                                                       \
+    VALUE(SPOOL_STDIO_PIPE)                                                          \
+    VALUE(SPOOL_STDIO_DEVNULL)                                                       \
+    VALUE(SPOOL_STDIO_STDOUT)                                                        \
     VALUE(SPOOL_DEFAULT_BLOCKING_THREADS)                                            \
     VALUE(SPOOL_DEFAULT_BLOCKING_IDLE_NS)                                            \
     VALUE(SPOOL_MAX_WORKERS)                                                         \
