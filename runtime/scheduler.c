@@ -52,6 +52,9 @@
  *        search;
  *     7. parking in its driver with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
+ *   Between two tasks (the top of the loop and of find_work) a worker also
+ *   stops while spool_dump reads every task (dump.c: spool__dump_checkpoint,
+ *   a relaxed load per tick), and a direct hand-off is refused meanwhile.
  *
  * Parking and waking (the protocol; every step but the push and the W4
  * look is seq_cst; those two are release / acquire, ordered against the
