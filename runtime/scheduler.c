@@ -880,7 +880,8 @@ static spool_task *hand_off_target(spool__worker *w)
     if (!next || !next->stack)
         return NULL;
     /* A dump asked the workers to stop: through the loop, where w stops
-     * (a direct switch would run a task past the stop). */
+     * (dump.c). Only sooner: a chain of hand-offs would keep w from its
+     * loop a while, and the dump waits for the stop itself, not this. */
     if (spool__dump_wanted(w->rt))
         return NULL;
     uint32_t tick = w->tick + 1;
