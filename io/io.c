@@ -155,8 +155,37 @@ uint64_t spool__io_tag(spool__worker *w, struct io_uring_sqe *sqe, const void *r
     return user_data;
 }
 
+/* The name of an operation, for spool_dump: what the public call that
+ * prepares it is called. */
+static const char *op_name(unsigned opcode)
+{
+    switch (opcode) {
+    case IORING_OP_READ: return "read";
+    case IORING_OP_WRITE: return "write";
+    case IORING_OP_READV: return "readv";
+    case IORING_OP_WRITEV: return "writev";
+    case IORING_OP_RECV: return "recv";
+    case IORING_OP_SEND: return "send";
+    case IORING_OP_RECVMSG: return "recvmsg";
+    case IORING_OP_SENDMSG: return "sendmsg";
+    case IORING_OP_ACCEPT: return "accept";
+    case IORING_OP_CONNECT: return "connect";
+    case IORING_OP_POLL_ADD: return "poll";
+    case IORING_OP_OPENAT: return "open";
+    case IORING_OP_CLOSE: return "close";
+    case IORING_OP_FSYNC: return "fsync";
+    case IORING_OP_STATX: return "statx";
+    default: return "an io_uring operation";
+    }
+}
+
 int spool__io_finish(spool__io *io)
 {
+    /* What this wait is, for spool_dump: read back from the SQE the caller
+     * prepared (the fd is -1 for calls on a path: open, statx). */
+    spool__wait_on(&io->wt, SPOOL__WAIT_IO, NULL);
+    io->wt.fd = io->sqe->fd;
+    io->wt.op = op_name(io->sqe->opcode);
     io->user_data = spool__io_tag(io->w, io->sqe, &io->op.rec, SPOOL__UD_REC);
     int err = 0;
     /* Acquire (both loads): pairs with spool__io_complete's release

@@ -261,6 +261,7 @@ int spool_listener_close(spool_listener *l)
     int rc = spool__wait_begin_shielded(&wt);
     if (rc)
         return rc;
+    spool__wait_on(&wt, SPOOL__WAIT_LISTENER, l); /* for spool_dump */
     spool__spin_lock(&l->lock);
     l->closing = true;
     l->closer = wt.task;

@@ -30,12 +30,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The loop of a readiness call: `attempt` (an expression setting r, a
- * ssize_t, and errno) until it does not say EAGAIN, waiting for `ev` on
- * fd in between. */
-#define READY_LOOP(fd, ev, attempt)                      \
+/* The loop of a readiness call `op` (its name, for spool_dump):
+ * `attempt` (an expression setting r, a ssize_t, and errno) until it does
+ * not say EAGAIN, waiting for `ev` on fd in between. */
+#define READY_LOOP(op, fd, ev, attempt)                  \
     do {                                                 \
-        int rc_ = spool__io_may_start();                           \
+        int rc_ = spool__io_may_start();                 \
         if (rc_)                                         \
             return rc_;                                  \
         for (;;) {                                       \
@@ -46,7 +46,7 @@
                 continue;                                \
             if (errno != EAGAIN && errno != EWOULDBLOCK) \
                 return -errno;                           \
-            rc_ = spool__fd_wait((fd), (ev));            \
+            rc_ = spool__fd_wait((fd), (ev), (op));      \
             if (rc_ < 0)                                 \
                 return rc_;                              \
         }                                                \
@@ -62,6 +62,7 @@ struct file_call {
      * dentry cache. -EAGAIN sends the call to the pool, whose answer is
      * the authoritative one. */
     int (*nowait)(struct file_call *);
+    const char *op; /* its name, for spool_dump */
     int fd, flags, iovcnt;
     unsigned mode, mask;
     const char *path;
@@ -190,7 +191,7 @@ static int rw_call(struct file_call *c, uint32_t ev)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        rc = spool__fd_wait(c->fd, ev);
+        rc = spool__fd_wait(c->fd, ev, c->op);
         if (rc < 0)
             return rc;
     }
@@ -198,25 +199,25 @@ static int rw_call(struct file_call *c, uint32_t ev)
 
 int spool__ready_read(int fd, void *buf, size_t n, int64_t off)
 {
-    struct file_call c = {.fn = do_read, .nowait = nowait_read, .fd = fd, .buf = buf, .n = n, .off = off};
+    struct file_call c = {.op = "read", .fn = do_read, .nowait = nowait_read, .fd = fd, .buf = buf, .n = n, .off = off};
     return rw_call(&c, EPOLLIN);
 }
 
 int spool__ready_write(int fd, const void *buf, size_t n, int64_t off)
 {
-    struct file_call c = {.fn = do_write, .nowait = nowait_write, .fd = fd, .buf = (void *)buf, .n = n, .off = off};
+    struct file_call c = {.op = "write", .fn = do_write, .nowait = nowait_write, .fd = fd, .buf = (void *)buf, .n = n, .off = off};
     return rw_call(&c, EPOLLOUT);
 }
 
 int spool__ready_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    struct file_call c = {.fn = do_readv, .nowait = nowait_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    struct file_call c = {.op = "readv", .fn = do_readv, .nowait = nowait_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
     return rw_call(&c, EPOLLIN);
 }
 
 int spool__ready_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    struct file_call c = {.fn = do_writev, .nowait = nowait_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
+    struct file_call c = {.op = "writev", .fn = do_writev, .nowait = nowait_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off};
     return rw_call(&c, EPOLLOUT);
 }
 
@@ -256,7 +257,7 @@ int spool__ready_recv(int fd, void *buf, size_t n, int flags)
      * empty, and a try would cost a system call to learn EAGAIN. Wait
      * first (data that came meanwhile is reported at once). */
     if (!(flags & MSG_PEEK) && spool__fd_take_drained(fd)) {
-        rc = spool__fd_wait(fd, EPOLLIN);
+        rc = spool__fd_wait(fd, EPOLLIN, "recv");
         if (rc < 0)
             return rc;
     }
@@ -271,7 +272,7 @@ int spool__ready_recv(int fd, void *buf, size_t n, int flags)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        rc = spool__fd_wait(fd, EPOLLIN);
+        rc = spool__fd_wait(fd, EPOLLIN, "recv");
         if (rc < 0)
             return rc;
     }
@@ -279,17 +280,17 @@ int spool__ready_recv(int fd, void *buf, size_t n, int flags)
 
 int spool__ready_send(int fd, const void *buf, size_t n, int flags)
 {
-    READY_LOOP(fd, EPOLLOUT, send(fd, buf, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+    READY_LOOP("send", fd, EPOLLOUT, send(fd, buf, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
 int spool__ready_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    READY_LOOP(fd, EPOLLIN, recvmsg(fd, msg, flags | MSG_DONTWAIT));
+    READY_LOOP("recvmsg", fd, EPOLLIN, recvmsg(fd, msg, flags | MSG_DONTWAIT));
 }
 
 int spool__ready_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    READY_LOOP(fd, EPOLLOUT, sendmsg(fd, msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+    READY_LOOP("sendmsg", fd, EPOLLOUT, sendmsg(fd, msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
 int spool__ready_accept(int fd, struct sockaddr *addr, unsigned *addrlen)
@@ -299,7 +300,7 @@ int spool__ready_accept(int fd, struct sockaddr *addr, unsigned *addrlen)
         return -errno;
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
         return -errno;
-    READY_LOOP(fd, EPOLLIN, accept4(fd, addr, (socklen_t *)addrlen, SOCK_CLOEXEC));
+    READY_LOOP("accept", fd, EPOLLIN, accept4(fd, addr, (socklen_t *)addrlen, SOCK_CLOEXEC));
 }
 
 int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
@@ -320,7 +321,7 @@ int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN) { /* a Unix socket's full backlog: wait, try again */
-            rc = spool__fd_wait(fd, EPOLLOUT);
+            rc = spool__fd_wait(fd, EPOLLOUT, "connect");
             if (rc < 0)
                 break;
             continue;
@@ -329,7 +330,7 @@ int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen)
             rc = -errno;
             break;
         }
-        rc = spool__fd_wait(fd, EPOLLOUT);
+        rc = spool__fd_wait(fd, EPOLLOUT, "connect");
         if (rc < 0)
             break;
         int err = 0;
@@ -354,5 +355,5 @@ int spool__ready_poll(int fd, unsigned events)
     if (n > 0)
         return p.revents;
     /* POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP have epoll's values. */
-    return spool__fd_wait(fd, events);
+    return spool__fd_wait(fd, events, "poll");
 }

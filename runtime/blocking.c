@@ -176,6 +176,7 @@ int spool_to_thread(spool_fn fn, void *arg)
         return rc;
     spool__wait wt;
     spool__wait_begin_shielded(&wt);
+    spool__wait_on(&wt, SPOOL__WAIT_THREAD, (const void *)fn); /* for spool_dump: the function's name */
     while (atomic_load_explicit(&j.node.state, memory_order_acquire) != SPOOL__WAITER_GRANTED)
         spool__wait_park(&wt);
     spool__wait_end(&wt);

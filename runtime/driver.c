@@ -283,12 +283,15 @@ static void give_up(spool__wait *wt, spool__worker *owner, spool__fd_waiter *fw)
     wt->armed = false; /* the next park arms a timer for it */
 }
 
-int spool__fd_wait(int fd, uint32_t events)
+int spool__fd_wait(int fd, uint32_t events, const char *op)
 {
     spool__wait wt;
     int rc = spool__wait_begin(&wt, UINT64_MAX);
     if (rc)
         return rc;
+    spool__wait_on(&wt, SPOOL__WAIT_IO, NULL); /* for spool_dump */
+    wt.fd = fd;
+    wt.op = op;
     spool__worker *owner = wt.w;
     spool__fd_waiter fw = {.task = wt.task, .fd = fd, .events = events};
     rc = spool__epoll_add(&owner->ep, &fw);

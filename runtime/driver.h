@@ -84,8 +84,9 @@ int spool__driver_wake_epoll_from_anywhere(struct spool__worker *target);
  * gives up waits, shielded, until the owner worker has let go of its
  * record. Returns the events seen (> 0), or -ECANCELED / -ETIMEDOUT,
  * -EPERM (outside a task; or an fd epoll cannot watch: a regular file),
- * -EBADF, -ENOMEM. Task context. */
-int spool__fd_wait(int fd, uint32_t events);
+ * -EBADF, -ENOMEM. `op` names the call that waits, for spool_dump (a
+ * string literal: "recv"). Task context. */
+int spool__fd_wait(int fd, uint32_t events, const char *op);
 
 /* The epoll driver's drained hint for fd on the calling task's worker
  * (epoll.h, spool__epoll_set_drained): set it after a short read; take

@@ -171,6 +171,8 @@ static int wait_frame(struct spool__join_frame *frame, spool_task *const tasks[]
         cancel_unfinished(tasks, n);
         spool__wait_begin_shielded(&wt);
     }
+    spool__wait_on(&wt, SPOOL__WAIT_JOIN, rec(tasks, 0)); /* for spool_dump */
+    wt.count = (unsigned)n;
     while (atomic_load_explicit(&frame->pending, memory_order_acquire) != 0) {
         int rc = spool__wait_park(&wt);
         if (rc && atomic_load_explicit(&frame->pending, memory_order_acquire) == 0) {
@@ -319,6 +321,8 @@ int spool_wait_any(spool_task *const tasks[], size_t n, uint64_t timeout_ns)
         else
             atomic_fetch_sub_explicit(&frame.pending, 1, memory_order_relaxed); /* DONE meanwhile */
     }
+    spool__wait_on(&wt, SPOOL__WAIT_JOIN, rec(tasks, 0)); /* for spool_dump */
+    wt.count = (unsigned)n;
     while ((idx = first_done(tasks, n)) < 0 && err == 0)
         err = spool__wait_park(&wt);
     /* Withdraw: a CAS frame -> NULL that succeeds means that task will

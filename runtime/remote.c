@@ -106,6 +106,31 @@ void spool__notify_remote(spool__runtime *rt)
     pthread_mutex_unlock(&r->lock);
 }
 
+void spool__remote_wake(spool__runtime *rt, spool__worker *target)
+{
+    if (rt->backend == SPOOL__BACKEND_EPOLL) {
+        spool__driver_wake_epoll_from_anywhere(target);
+        return;
+    }
+    struct spool__remote *r = rt->remote;
+    pthread_mutex_lock(&r->lock);
+    if (r->ring_ok) { /* else the target's bounded park (SPOOL_PARK_MAX_NS) ends on its own */
+        spool__reactor_wake(&r->ring, atomic_load_explicit(&target->ring_fd, memory_order_acquire));
+        spool__reactor_wait(&r->ring, 0);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void spool__remote_lock(spool__runtime *rt)
+{
+    pthread_mutex_lock(&rt->remote->lock);
+}
+
+void spool__remote_unlock(spool__runtime *rt)
+{
+    pthread_mutex_unlock(&rt->remote->lock);
+}
+
 void spool__runtime_push_remote(spool__runtime *rt, spool_task *t)
 {
     /* The runtime is alive here: t is alive and not yet runnable (its

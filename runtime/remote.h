@@ -32,6 +32,13 @@ void spool__remote_free_record(struct spool__runtime *rt, spool_task *t);
 /* Like spool__notify (scheduler.h), for a thread that is not a worker of
  * rt. */
 void spool__notify_remote(struct spool__runtime *rt);
+/* Wakes worker `target` (parked or about to park) from a thread that is
+ * not one of rt's workers, without claiming it (spool_dump's stop). */
+void spool__remote_wake(struct spool__runtime *rt, struct spool__worker *target);
+/* Holds / releases the lock under which threads outside the pool fill in
+ * and free records (spool_dump reads records under it). */
+void spool__remote_lock(struct spool__runtime *rt);
+void spool__remote_unlock(struct spool__runtime *rt);
 /* Tasks spawned from outside the pool so far; seq_cst. */
 uint64_t spool__remote_spawned(struct spool__runtime *rt);
 

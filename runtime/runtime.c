@@ -10,6 +10,7 @@
 #include "depot.h"
 #include "deque.h"
 #include "driver.h"
+#include "dump.h"
 #include "guard.h"
 #include "inject.h"
 #include "names.h"
@@ -266,6 +267,7 @@ static void destroy(spool__runtime *rt)
     spool__depot_destroy(&rt->stack_depot_clean);
     spool__remote_destroy(rt);
     spool__depot_destroy(&rt->task_depot);
+    pthread_mutex_destroy(&rt->dump_lock);
     free(rt->workers);
     free(rt);
 }
@@ -308,6 +310,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     spool__depot_init(&rt->stack_depot_dirty);
     spool__depot_init(&rt->stack_depot_clean);
     spool__depot_init(&rt->task_depot);
+    pthread_mutex_init(&rt->dump_lock, NULL);
     start_latch latch = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .expected = nworkers};
     rt->latch = &latch;
     for (unsigned i = 0; i < nworkers; i++) {
@@ -350,6 +353,12 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     atomic_store_explicit(&w0->spawned, 1, memory_order_relaxed);
     w0->lifo = main_task;
 
+    /* Debug mode: SIGQUIT prints spool_dump on stderr (dump.c). Without
+     * it (another runtime holds SIGQUIT, no thread or fd to be had) the
+     * runtime runs all the same. */
+    if (rt->debug)
+        spool__dump_signal_start(rt);
+
     unsigned started = 1;
     for (; started < nworkers; started++) {
         int rc = pthread_create(&rt->workers[started].thread, NULL, worker_thread, &rt->workers[started]);
@@ -364,6 +373,7 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     worker_finish(w0);
     for (unsigned i = 1; i < started; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    spool__dump_signal_stop(rt); /* SIGQUIT as it was; no dump from here on */
     int fatal = atomic_load_explicit(&rt->fatal_error, memory_order_relaxed); /* after the joins */
     if (fatal) {
         /* The driver failed for good (scheduler.c, driver_failed) with

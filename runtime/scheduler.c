@@ -52,6 +52,9 @@
  *        search;
  *     7. parking in its driver with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
+ *   Between two tasks (the top of the loop and of find_work) a worker also
+ *   stops while spool_dump reads every task (dump.c: spool__dump_checkpoint,
+ *   a relaxed load per tick), and a direct hand-off is refused meanwhile.
  *
  * Parking and waking (the protocol; every step but the push and the W4
  * look is seq_cst; those two are release / acquire, ordered against the
@@ -104,6 +107,7 @@
 #include "context.h"
 #include "deque.h"
 #include "driver.h"
+#include "dump.h"
 #include "epoll.h"
 #include "inject.h"
 #include "join.h"
@@ -259,7 +263,7 @@ static unsigned fire_timers(spool__worker *w)
 {
     if (w->timers.len == 0)
         return 0;
-    uint64_t now = spool_now_ns();
+    uint64_t now = w->clock_seen = spool_now_ns();
     unsigned total = 0, n;
     do {
         spool_task *due[SPOOL_FIRE_BATCH];
@@ -513,7 +517,7 @@ static void park(spool__worker *w)
      * madvise that interrupts the other CPUs (a TLB shoot-down), which a
      * worker idle between two bursts must not inflict on the busy ones.
      * Not when a timer is due soon either. */
-    uint64_t now = spool_now_ns();
+    uint64_t now = w->clock_seen = spool_now_ns();
     if (!w->idle_since)
         w->idle_since = now;
     bool purge_later = false; /* come back soon: there is more to purge */
@@ -554,7 +558,7 @@ static void park(spool__worker *w)
     else
         w->driver_failing_since = 0;
     uint64_t end = timeout == UINT64_MAX ? 0 : now + timeout;
-    uint64_t after = spool_now_ns();
+    uint64_t after = w->clock_seen = spool_now_ns();
     if (woken == 0 && end && after >= end) {
         /* Ran to its timeout (not a message, a signal or another early
          * end): learn how late such a wake-up comes. */
@@ -574,7 +578,7 @@ static void park(spool__worker *w)
 static spool_task *take_starving(spool__worker *w)
 {
     int64_t top = atomic_load_explicit(&w->deque.top, memory_order_relaxed);
-    uint64_t now = spool_now_ns();
+    uint64_t now = w->clock_seen = spool_now_ns();
     if (top != w->top_seen || spool__deque_len(&w->deque) == 0) {
         w->top_seen = top;
         w->top_since = now;
@@ -698,6 +702,7 @@ static spool_task *find_work(spool__worker *w)
     for (;;) {
         if (atomic_load_explicit(&w->rt->shutdown, memory_order_acquire))
             return NULL;
+        spool__dump_checkpoint(w); /* between tasks: a dump may look at every task */
         if (spool__driver_busy(w))
             spool__driver_poll(w);
         /* A wake-up made on this worker outside a task (a listener's
@@ -731,7 +736,7 @@ static void run_task(spool__worker *w, spool_task *t);
  * warning). Starts the clock for the next task. */
 static void debug_ran(spool__worker *w, spool_task *t)
 {
-    uint64_t now = spool_now_ns();
+    uint64_t now = w->clock_seen = spool_now_ns();
     uint64_t ran = now - w->run_start;
     w->run_start = now;
     if (ran < SPOOL_DEBUG_SLOW_NS)
@@ -745,14 +750,17 @@ static void debug_ran(spool__worker *w, spool_task *t)
 void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
+    w->clock_seen = spool_now_ns();
     w->top_seen = -1; /* no top seen yet: the first fairness check starts the clock */
     w->wake_late_ns = (SPOOL_TIMER_SPIN_START_NS - 10u * 1000u) / 2;
     for (;;) {
+        spool__dump_checkpoint(w); /* between tasks: a dump may look at every task */
         spool_task *t = next_task(w);
         if (!t && !(t = find_work(w)))
             return;
         w->idle_since = 0;
         run_task(w, t);
+        atomic_store_explicit(&w->shown, NULL, memory_order_relaxed);
     }
 }
 
@@ -791,9 +799,12 @@ static void run_task(spool__worker *w, spool_task *t)
             return;
         }
         t->stack->fn = t->u.start.fn; /* for the overflow line (guard.c) */
+        t->stack->started = w->clock_seen; /* for spool_dump's ages */
+        t->stack->waiting = NULL;
         spool__ctx_init(&t->ctx, spool__stack_top(&w->stacks, t->stack), task_entry, t);
     }
     w->current = t;
+    atomic_store_explicit(&w->shown, t, memory_order_relaxed); /* spool_dump: a plain store */
     if (w->rt->debug)
         w->run_start = spool_now_ns();
     for (;;) {
@@ -868,6 +879,11 @@ static spool_task *hand_off_target(spool__worker *w)
     spool_task *next = w->lifo;
     if (!next || !next->stack)
         return NULL;
+    /* A dump asked the workers to stop: through the loop, where w stops
+     * (dump.c). Only sooner: a chain of hand-offs would keep w from its
+     * loop a while, and the dump waits for the stop itself, not this. */
+    if (spool__dump_wanted(w->rt))
+        return NULL;
     uint32_t tick = w->tick + 1;
     if (tick_has_duties(w, tick) || !lifo_may_run(w))
         return NULL;
@@ -888,6 +904,7 @@ static void hand_off(spool__worker *w, spool_task *t, spool_task *next)
         debug_ran(w, t);
     w->handed_off = t;
     w->current = next;
+    atomic_store_explicit(&w->shown, next, memory_order_relaxed);
     w->fp_words = spool__fp_words(&next->ctx); /* in force after the switch */
     spool__tsan_switch(next->stack->tsan_fiber);
     spool__asan_start(&t->asan_fake_stack, next->stack->base, w->rt->stack_size);
@@ -919,6 +936,11 @@ int spool_yield(void)
         return rc;
     switch_out(w, w->current, SPOOL__ACT_YIELD);
     return 0;
+}
+
+void spool__yield_uncancellable(spool__worker *w)
+{
+    switch_out(w, w->current, SPOOL__ACT_YIELD);
 }
 
 void spool__wake(spool__worker *w, spool_task *t)

@@ -27,6 +27,11 @@ void spool__worker_set_current(spool__worker *w);
  * stale then). */
 void spool__suspend(spool__worker *w, spool__park_fn fn, void *arg);
 
+/* Puts the task running on w (the current worker) at the back of the
+ * global queue and switches out, like spool_yield but never a
+ * cancellation point (spool_dump's wait for another dump). Task only. */
+void spool__yield_uncancellable(spool__worker *w);
+
 /* Makes t runnable: into the LIFO slot of w (the current worker), so a task
  * woken by a running task runs on the waker's worker when the waker next
  * waits. Worker context (task or scheduler); t must be fully switched out. */

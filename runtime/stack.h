@@ -24,6 +24,13 @@ typedef struct spool__stack {
     bool dirty;                 /* pages may be resident: purge before idling */
     spool_fn fn;                /* the function of the task on it, for the overflow line
                                    (guard.c); set by the worker that gives it to a task */
+    /* For spool_dump (dump.c), which reads them only while the task
+     * cannot run: when the task on it first ran (the worker's last clock
+     * reading; set by that worker), and the wait it parked in last (set
+     * by the task at every park, spool__wait_park; current whenever its
+     * token says PARKED). */
+    uint64_t started;
+    struct spool__wait *waiting;
 #if defined(SPOOL_TSAN)
     /* ThreadSanitizer's fiber for whatever task runs on this stack: made
      * once when the slot is carved, not per task (making one costs

@@ -113,6 +113,7 @@ int spool_sleep_ns(uint64_t ns)
     int rc = spool__wait_begin(&wt, deadline);
     if (rc)
         return rc;
+    spool__wait_on(&wt, SPOOL__WAIT_SLEEP, NULL); /* for spool_dump */
     do
         rc = spool__wait_park(&wt);
     while (rc == 0 && spool_now_ns() < deadline);

@@ -140,6 +140,10 @@ int spool__wait_park(spool__wait *wt)
     if ((atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK) == SPOOL__TOKEN_NOTIFIED)
         consume_token(t);
     else {
+        /* Where spool_dump finds what this task waits on while it is
+         * parked (dump.c): a plain store by the task into its own
+         * stack's descriptor, sequenced before its switch out. */
+        t->stack->waiting = wt;
         spool__owner_add(&w->stat_parked, 1, memory_order_relaxed);
         spool__suspend(w, park_token, NULL);
     }

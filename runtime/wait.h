@@ -61,15 +61,54 @@ void spool__make_runnable(spool_task *t);
  * has passed, else 0. */
 int spool__wait_check_deadline(spool_task *t, spool_timeout *s, uint32_t *newly);
 
-/* One wait of the current task. */
+/* What a wait waits on, for spool_dump (dump.c). The runtime names the
+ * kinds of wait, not the types of sync/ and io/: each waiting side says
+ * which kind it is and fills the generic fields (spool__wait_on). */
+typedef enum spool__wait_kind {
+    SPOOL__WAIT_OTHER = 0,  /* not annotated (a zeroed spool__wait) */
+    SPOOL__WAIT_SLEEP,      /* spool_sleep_*: own_deadline */
+    SPOOL__WAIT_JOIN,       /* join, gather, wait_for, wait_any: obj = the first task (a
+                             * record), count = how many */
+    SPOOL__WAIT_IO,         /* an I/O operation: op (its name), fd */
+    SPOOL__WAIT_THREAD,     /* spool_to_thread: obj = the function running on the pool */
+    SPOOL__WAIT_SEM,        /* obj = the semaphore */
+    SPOOL__WAIT_LOCK,       /* obj = the lock (a semaphore bounded to one permit) */
+    SPOOL__WAIT_EVENT,      /* obj = the event */
+    SPOOL__WAIT_COND,       /* obj = the condition */
+    SPOOL__WAIT_BARRIER,    /* obj = the barrier */
+    SPOOL__WAIT_QUEUE_PUT,  /* obj = the queue (full) */
+    SPOOL__WAIT_QUEUE_GET,  /* obj = the queue (empty) */
+    SPOOL__WAIT_GROUP,      /* obj = the task group */
+    SPOOL__WAIT_LISTENER,   /* closing a listener: obj = it */
+    SPOOL__WAIT_KINDS
+} spool__wait_kind;
+
+/* One wait of the current task. It lives in the waiting call's frame; a
+ * park records its address in the task's stack descriptor
+ * (spool__stack.waiting), where spool_dump finds it. */
 typedef struct spool__wait {
     struct spool__worker *w;  /* the worker at begin (stale after a park) */
     spool_task *task;
     uint64_t own_deadline;    /* the call's own (spool_sleep); UINT64_MAX: none */
     bool armed;               /* a timer entry for this wait is in a heap */
     bool shielded;            /* ignores cancellation and timeouts */
+    uint8_t kind;             /* spool__wait_kind: for spool_dump only */
+    int fd;                   /* IO: the fd */
     uint32_t newly_fired;     /* scopes the last park's check marked fired (see unfire) */
+    unsigned count;           /* JOIN: how many tasks */
+    const void *obj;          /* what is waited on (see spool__wait_kind) */
+    const char *op;           /* IO: the operation's name (a string literal) */
 } spool__wait;
+
+/* Says what wt waits on, for spool_dump. Plain stores into the waiting
+ * call's own frame, on the slow path only (a wait about to park): the
+ * task writes them before it switches out, and the dumper reads them only
+ * while that task cannot run (dump.c). Task only. */
+static inline void spool__wait_on(spool__wait *wt, spool__wait_kind kind, const void *obj)
+{
+    wt->kind = (uint8_t)kind;
+    wt->obj = obj;
+}
 
 /* The inline steps of a wait (spool__wait_check, spool__wait_begin,
  * spool__wait_begin_shielded, spool__wait_end, spool__scope_in_force) are

@@ -93,6 +93,16 @@ typedef struct spool__worker {
     /* Counters for spool_stats: owner-written (relaxed), read by anyone. */
     _Atomic uint64_t stat_stolen, stat_parked, stat_woken, stat_idle;
     uint64_t run_start;               /* debug mode: when the current task was switched in */
+    /* The worker's last clock reading (it reads the clock anyway: timers,
+     * fairness, parking): a new task's start time (spool__stack.started),
+     * for spool_dump's ages, at no cost of its own. */
+    uint64_t clock_seen;
+    /* spool_dump (dump.c): the task this worker runs (NULL: none),
+     * stored relaxed at every switch in, for a dump to name the task of a
+     * worker that did not stop; and the stop generation this worker last
+     * stopped at (release, paired with the dumper's acquire). */
+    _Atomic(spool_task *) shown;
+    _Atomic uint32_t dump_stopped;
     pthread_t thread;
     int saved_timerslack;             /* the thread's timer slack before it became a worker */
 #if defined(SPOOL_ASAN)
@@ -139,6 +149,13 @@ struct spool__runtime {
     void *on_task_error_arg;
     struct spool__remote *remote;     /* threads outside the pool (remote.c) */
     struct spool__blocking_pool *blocking; /* spool_to_thread (blocking.c) */
+    /* spool_dump's stop-the-world (dump.c): odd while a dump asks every
+     * worker to stop at its next scheduling point, bumped by 2 a dump.
+     * Read (relaxed) at every scheduler tick, written twice a dump: on a
+     * line of its own. */
+    _Alignas(SPOOL__CACHE_LINE) _Atomic uint32_t dump_stop;
+    pthread_mutex_t dump_lock;        /* one dump at a time (dump.c) */
+    struct spool__dump_signal *dump_signal; /* SIGQUIT in debug mode (dump.c); NULL: none */
 };
 
 /* Switches t's record from `start` to `run` (task_entry, or an exit

@@ -120,6 +120,7 @@ int spool_barrier_wait(spool_barrier *barrier)
     node.result = (int)index;
     spool__list_append(&barrier->waiters, &node);
     spool__spin_unlock(&barrier->lock);
+    spool__wait_on(&wt, SPOOL__WAIT_BARRIER, barrier); /* for spool_dump */
     rc = spool__waiter_await(&node, &wt, withdraw, barrier);
     spool__wait_end(&wt);
     return rc ? rc : node.result;

@@ -102,6 +102,7 @@ int spool_cond_wait(spool_cond *cond, spool_lock *lock)
         spool__wait_end(&wt);
         return -EPERM;
     }
+    spool__wait_on(&wt, SPOOL__WAIT_COND, cond); /* for spool_dump */
     rc = spool__waiter_await(&node, &wt, withdraw, cond);
     spool__wait_end(&wt);
     reacquire(lock);

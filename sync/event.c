@@ -78,6 +78,7 @@ int spool_event_wait(spool_event *ev)
     }
     spool__list_append(&ev->waiters, &node);
     spool__spin_unlock(&ev->lock);
+    spool__wait_on(&wt, SPOOL__WAIT_EVENT, ev); /* for spool_dump */
     rc = spool__waiter_await(&node, &wt, withdraw, ev);
     spool__wait_end(&wt);
     return rc;

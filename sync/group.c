@@ -196,6 +196,7 @@ int spool_group_wait(spool_group *g)
         spool_group_cancel(g);
         spool__wait_begin_shielded(&wt);
     }
+    spool__wait_on(&wt, SPOOL__WAIT_GROUP, g); /* for spool_dump */
     int first;
     for (;;) {
         while (running(g) != 0) {

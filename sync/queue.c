@@ -223,6 +223,7 @@ int spool_queue_put(spool_queue *q, void *item)
     }
     queue_unlock(q);
     if (rc == MUST_WAIT) {
+        spool__wait_on(&wt, SPOOL__WAIT_QUEUE_PUT, q); /* for spool_dump */
         rc = spool__waiter_await(&node, &wt, withdraw_putter, q);
         if (rc == 0)
             rc = node.result; /* 0 taken, -EPIPE closed */
@@ -289,6 +290,7 @@ int spool_queue_get(spool_queue *q, void **item)
     }
     queue_unlock(q);
     if (rc == MUST_WAIT) {
+        spool__wait_on(&wt, SPOOL__WAIT_QUEUE_GET, q); /* for spool_dump */
         rc = spool__waiter_await(&node, &wt, withdraw_getter, q);
         if (rc == 0 && (rc = node.result) == 0)
             *item = node.item;

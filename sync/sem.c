@@ -144,6 +144,8 @@ int spool_sem_acquire(spool_sem *sem)
     }
     spool__list_append(&sem->waiters, &node);
     atomic_store_explicit(&sem->word, W_BIT, memory_order_release); /* unlock */
+    /* A semaphore of one permit at most is what spool_lock is (lock.c). */
+    spool__wait_on(&wt, sem->max == 1 ? SPOOL__WAIT_LOCK : SPOOL__WAIT_SEM, sem); /* for spool_dump */
     rc = spool__waiter_await(&node, &wt, withdraw, sem);
     spool__wait_end(&wt);
     return rc;

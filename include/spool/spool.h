@@ -67,6 +67,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* C++17 and C++20 include this header too: the declarations have C
  * linkage, and the private fields that C declares _Atomic are, in C++,
@@ -1239,8 +1240,39 @@ SPOOL_API int spool_stats(struct spool_stats *out);
 /* Debug mode (spool_config.debug or SPOOL_DEBUG=1) reports on stderr:
  * a task that ran over 100 ms without reaching a wait point (asyncio's
  * slow-callback warning), and tasks that ended without ever being joined
- * nor detached, when the runtime ends. */
+ * nor detached, when the runtime ends. In debug mode SIGQUIT (Ctrl-\)
+ * prints spool_dump on stderr and the program keeps running (Go prints
+ * its goroutines and exits); the disposition SIGQUIT had is back when
+ * spool_run returns. Without debug mode spool leaves SIGQUIT alone, and
+ * only one runtime of a process at a time holds it. */
 #define SPOOL_DEBUG_SLOW_NS (100 * SPOOL_MSEC)
+
+/* Prints every task of the current runtime to out, asyncio's
+ * all_tasks() with each task's print_stack(), or Go's goroutine dump:
+ * per task its handle and name, whether it runs (on which worker), is
+ * runnable or waits, and on what (a sleep until when, a semaphore, lock,
+ * event, condition, barrier, queue, task group or listener and its
+ * address, a join and the task joined, an I/O call and its fd, a
+ * spool_to_thread function), a timeout scope's deadline, its age (since
+ * its first run), and a backtrace of every task not running, read from
+ * its saved registers and stack by frame pointers. Tasks that finished
+ * and were not joined yet are listed with their result. Frames are named
+ * by dladdr: link executables with -rdynamic (CMake: ENABLE_EXPORTS) to
+ * have their own functions named; the rest print as object+offset, for
+ * addr2line. The walk follows frame pointers: code built with
+ * -fno-omit-frame-pointer shows every frame (the library is). The format
+ * is for people and may change; it is not for parsing.
+ *
+ * While it reads, the workers stop between tasks (each at its next
+ * scheduling point; the dump waits up to a second for them): no task
+ * moves under it. A worker whose task computes for longer without
+ * waiting is reported as not stopped, with its task, which is not walked
+ * (the rest is then best effort). The text is built in memory and
+ * written to out after the workers resume. Returns: 0. Errors: -EINVAL
+ * out NULL; -EPERM outside a task; -ENOMEM. Context: task context; not
+ * a suspension point (it may block its worker up to the second above);
+ * not for signal handlers (debug mode's SIGQUIT does it from a thread). */
+SPOOL_API int spool_dump(FILE *out);
 
 /* ======================================================================
  * Version
