@@ -8,8 +8,8 @@
  * the next, for D seconds. Prints one JSON line on stdout:
  *   {"workload":"tcp_echo","impl":"client","connections":C,"threads":T,
  *    "duration_s":D,"msgs":M,"msgs_per_s":R,"p50_us":..,"p99_us":..,
- *    "wall_s":..,"ok":true}
- * (p50/p99: per-message round trip, send to last byte of the echo).
+ *    "p999_us":..,"wall_s":..,"ok":true}
+ * (p50/p99/p999: per-message round trip, send to last byte of the echo).
  * Exits non-zero on any error: a refused or reset connection, a short or
  * wrong echo, a timeout of 10 s on any reply.
  *
@@ -337,12 +337,13 @@ int main(int argc, char **argv)
     qsort(all, nlat, sizeof *all, cmp_u32);
     double p50 = nlat ? all[(size_t)((double)(nlat - 1) * 0.50)] / 1e3 : 0;
     double p99 = nlat ? all[(size_t)((double)(nlat - 1) * 0.99)] / 1e3 : 0;
+    double p999 = nlat ? all[(size_t)((double)(nlat - 1) * 0.999)] / 1e3 : 0;
     double wall = (double)(t1 - t0) / 1e9;
     printf("{\"workload\":\"tcp_echo\",\"impl\":\"client\",\"connections\":%u,\"threads\":%u,"
            "\"size\":%u,\"duration_s\":%.3f,\"msgs\":%llu,\"wall_s\":%.6f,\"msgs_per_s\":%.1f,"
-           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"ok\":%s}\n",
+           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"ok\":%s}\n",
            g_conns, g_threads, g_size, g_duration, (unsigned long long)msgs, wall,
-           wall > 0 ? (double)msgs / wall : 0.0, p50, p99, ok ? "true" : "false");
+           wall > 0 ? (double)msgs / wall : 0.0, p50, p99, p999, ok ? "true" : "false");
     fflush(stdout);
     free(all);
     free(ws);
