@@ -868,7 +868,9 @@ SPOOL_API int spool_unix_connect(const char *path);
  * One task at a time may read a stream, and one at a time may write it;
  * a reader and a writer may run at once (the write side touches only fd).
  * The stream does not own the fd nor the buffer: close the fd yourself.
- * Embeddable; fields private.
+ * A stream on a socket can carry a TLS session (see "TLS streams" below):
+ * the same calls then read and write plaintext. Embeddable; fields
+ * private.
  * ====================================================================== */
 
 /* A buffered reader and writer over one fd (see above). Embeddable;
@@ -1100,13 +1102,13 @@ SPOOL_API int spool_tls_ctx_set_alpn(spool_tls_ctx *ctx, const char *const *prot
 SPOOL_API const char *spool_tls_ctx_error(const spool_tls_ctx *ctx);
 
 /* Starts TLS as a client on s (spool_stream_init'd on a connected
- * socket) and runs the handshake. server_name is sent as SNI and, with
+ * socket: -ENOTSOCK otherwise) and runs the handshake. server_name is sent as SNI and, with
  * SPOOL_TLS_VERIFY_HOSTNAME, must match the certificate (NULL only when
  * ctx does not check hostnames). Bytes already buffered in s are taken
  * as the first bytes from the server (STARTTLS after a plain exchange).
- * Whatever it returns but -EINVAL / -EBUSY, s then carries a session:
- * free it with spool_stream_tls_free (after the fd is done with, or
- * before reusing s).
+ * Once it has begun, s carries a session whatever it returns (a failed
+ * one after a failure): call spool_stream_tls_free when done with s, in
+ * every case (it does nothing to a stream without one).
  * Returns: 0, the handshake done (reads and writes are TLS).
  * Errors: -EKEYREJECTED, -EKEYEXPIRED, -EPROTO, -ECONNRESET (see above);
  *   the I/O calls' (-ECANCELED, -ETIMEDOUT, ...): a failed handshake has
