@@ -516,8 +516,8 @@ int spool_stream_tls_connect(spool_stream *s, spool_tls_ctx *ctx, const char *se
     int rc = check_stream(s, ctx, SPOOL_TLS_CLIENT);
     if (rc)
         return rc;
-    if (!server_name && (ctx->verify & SPOOL_TLS_VERIFY_HOSTNAME))
-        return -EINVAL;
+    if ((!server_name || !server_name[0]) && (ctx->verify & SPOOL_TLS_VERIFY_HOSTNAME))
+        return -EINVAL; /* nothing to check the certificate against */
     struct spool__tls *t;
     rc = session_new(s, ctx, &t);
     if (rc)

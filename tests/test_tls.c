@@ -399,6 +399,29 @@ START_TEST(an_unknown_ca_is_refused_and_verification_can_be_turned_off)
 }
 END_TEST
 
+/* In a task: the calls that check their stream there. */
+static int bad_streams(void *arg)
+{
+    spool_tls_ctx *cli = arg;
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    spool_stream s;
+    unsigned char buf[64];
+    ck_assert_int_eq(spool_stream_init(&s, fds[0], buf, sizeof buf), 0);
+    /* Hostnames are checked: a name is needed. */
+    ck_assert_int_eq(spool_stream_tls_connect(&s, cli, NULL), -EINVAL);
+    ck_assert_int_eq(spool_stream_tls_connect(&s, cli, ""), -EINVAL);
+    ck_assert_ptr_null(s.tls);
+    close(fds[0]);
+    close(fds[1]);
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    ck_assert_int_eq(spool_stream_init(&s, fds[0], buf, sizeof buf), 0);
+    ck_assert_int_eq(spool_stream_tls_connect(&s, cli, "localhost"), -ENOTSOCK);
+    close(fds[0]);
+    close(fds[1]);
+    return 0;
+}
+
 START_TEST(bad_arguments_and_files_are_clear_errors)
 {
     SKIP_UNLESS_TLS();
@@ -445,6 +468,9 @@ START_TEST(bad_arguments_and_files_are_clear_errors)
     spool_stream_tls_free(&s); /* no session: nothing */
     close(fds[0]);
     close(fds[1]);
+    spool_tls_ctx_free(c);
+    c = client_ctx(1);
+    ck_assert_int_eq(run_on(1, bad_streams, c), 0);
     spool_tls_ctx_free(c);
 }
 END_TEST

@@ -1102,20 +1102,21 @@ SPOOL_API int spool_tls_ctx_set_alpn(spool_tls_ctx *ctx, const char *const *prot
 SPOOL_API const char *spool_tls_ctx_error(const spool_tls_ctx *ctx);
 
 /* Starts TLS as a client on s (spool_stream_init'd on a connected
- * socket: -ENOTSOCK otherwise) and runs the handshake. server_name is sent as SNI and, with
- * SPOOL_TLS_VERIFY_HOSTNAME, must match the certificate (NULL only when
- * ctx does not check hostnames). Bytes already buffered in s are taken
- * as the first bytes from the server (STARTTLS after a plain exchange).
- * Once it has begun, s carries a session whatever it returns (a failed
- * one after a failure): call spool_stream_tls_free when done with s, in
- * every case (it does nothing to a stream without one).
+ * socket) and runs the handshake. server_name is sent as SNI and, with
+ * SPOOL_TLS_VERIFY_HOSTNAME, must match the certificate (NULL or "" only
+ * when ctx does not check hostnames). Bytes already buffered in s are
+ * taken as the first bytes from the server (STARTTLS after a plain
+ * exchange). Once the handshake has begun, s carries a session whatever
+ * it returns (a failed one after a failure): call spool_stream_tls_free
+ * when done with s, in every case (it does nothing to a stream without
+ * one).
  * Returns: 0, the handshake done (reads and writes are TLS).
  * Errors: -EKEYREJECTED, -EKEYEXPIRED, -EPROTO, -ECONNRESET (see above);
  *   the I/O calls' (-ECANCELED, -ETIMEDOUT, ...): a failed handshake has
  *   shut the socket down (close the fd); -EINVAL s or ctx NULL, a server
- *   context, server_name NULL while hostnames are checked; -EBUSY s
- *   carries a session already; -ENOMEM; -EOPNOTSUPP; -EPERM outside a
- *   task. spool_stream_tls_error(s) says why.
+ *   context, server_name NULL or "" while hostnames are checked; -ENOTSOCK
+ *   s's fd is not a socket; -EBUSY s carries a session already; -ENOMEM;
+ *   -EOPNOTSUPP; -EPERM outside a task. spool_stream_tls_error(s) says why.
  * Context: task context; may suspend. */
 SPOOL_API int spool_stream_tls_connect(spool_stream *s, spool_tls_ctx *ctx, const char *server_name);
 
