@@ -959,5 +959,6 @@ static Suite *tls_suite(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    return check_main(tls_suite, 0);
+    int rc = check_main(tls_suite, 0);
+    return rc == 0 && !dir[0] ? 77 : rc; /* every test skipped: ctest says so (SKIP_RETURN_CODE) */
 }
