@@ -16,6 +16,13 @@ skipped with a note.
 usage: bench/compare.py [--quick] [--only W1,W3] [--json FILE] [--build DIR]
                         [--timeout S] [--emulator PROGRAM]
 
+HTTPS (https_plaintext, not in WORKLOADS.md yet): the HTTP servers over TLS
+(spool's examples/http_server --tls, the asyncio and uvloop Protocol servers
+with create_server(ssl=)), under wrk over https, with a self-signed EC P-256
+certificate made by `openssl req` for the run; skipped without wrk or
+openssl, or when spool was built without TLS. Issue 13's target: spool
+>= 1.3x uvloop protocol in req/s at 100 connections (the full size).
+
 --emulator runs every program of the build through PROGRAM: a cross build
 under qemu-user (bench/run --arch aarch64), whose figures mean nothing (only
 that everything runs and checks out does).
@@ -843,7 +850,7 @@ def print_http_table(r, drivers, workload="HTTP http_plaintext"):
                      str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"])] + vs)
     if rows:
         print_grid(head, rows,
-                   f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
+                   f"{workload.split()[0]}: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
                    "server's req/s / X's req/s; req/s epoll / io_uring: spool's on epoll / on io_uring "
                    "(0.90x: epoll serves 10% fewer).")
 
