@@ -138,6 +138,9 @@ static int fail(struct spool__tls *t, int ssl_err)
                      vr == X509_V_ERR_CRL_HAS_EXPIRED || vr == X509_V_ERR_CRL_NOT_YET_VALID
                  ? -EKEYEXPIRED
                  : -EKEYREJECTED;
+    } else if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        err_text(e, t->err, sizeof t->err); /* a server that requires one (SPOOL_TLS_REQUIRE_PEER_CERT) */
+        rc = -EKEYREJECTED;
     } else if (e) {
         err_text(e, t->err, sizeof t->err);
         rc = ERR_SYSTEM_ERROR(e) ? err_code(e)

@@ -5,8 +5,9 @@
  * real programs `openssl s_client`, `openssl s_server` and `curl` (the
  * HTTPS example), refusals with a clear error and reason (wrong hostname,
  * expired certificate, unknown CA), a handshake with a peer that never
- * speaks, timed out and cancelled, an EOF without close_notify, and a
- * write cut off mid-record that breaks the session.
+ * speaks, timed out and cancelled, an EOF without close_notify, a write
+ * cut off mid-record that breaks the session, STARTTLS (bytes buffered
+ * before the handshake), and a server that requires a client certificate.
  *
  * The keys and certificates are made at start by tests/tls_certs.sh (the
  * openssl command) in a temporary directory. Built without TLS, or without
@@ -345,6 +346,16 @@ END_TEST
 
 /* ---- refusals ------------------------------------------------------------ */
 
+/* A read that must fail: the peer refused us after our handshake ended. */
+static int reader_expects_refusal(struct end *e)
+{
+    char b[16];
+    int n = spool_stream_read(&e->s, b, sizeof b);
+    const char *why = spool_stream_tls_error(&e->s);
+    snprintf(e->err, sizeof e->err, "%s", why ? why : "");
+    return n;
+}
+
 static void refused(const char *cert, int with_ca, const char *name, int want, const char *reason)
 {
     struct pair *p = calloc(1, sizeof *p);
@@ -472,6 +483,117 @@ START_TEST(bad_arguments_and_files_are_clear_errors)
     c = client_ctx(1);
     ck_assert_int_eq(run_on(1, bad_streams, c), 0);
     spool_tls_ctx_free(c);
+}
+END_TEST
+
+/* ---- STARTTLS: bytes buffered before the handshake are its first --------- */
+
+struct starttls {
+    spool_tls_ctx *sctx, *cctx;
+    int fds[2];
+    int srv, cli;
+    size_t buffered; /* what the server's stream held when it began TLS */
+};
+
+static int starttls_server(void *arg)
+{
+    struct starttls *t = arg;
+    spool_stream s;
+    unsigned char buf[4096];
+    char line[64];
+    spool_stream_init(&s, t->fds[0], buf, sizeof buf);
+    spool_sleep_ms(100); /* the ClientHello follows the line: one read takes both */
+    int rc = spool_stream_readline(&s, line, sizeof line);
+    if (rc != 9 || memcmp(line, "STARTTLS\n", 9) != 0)
+        return t->srv = -8000;
+    t->buffered = spool_stream_buffered(&s);
+    rc = spool_stream_tls_accept(&s, t->sctx);
+    if (rc == 0)
+        rc = spool_stream_readline(&s, line, sizeof line) == 7 && memcmp(line, "secret\n", 7) == 0 ? 0 : -8001;
+    spool_stream_tls_free(&s);
+    return t->srv = rc;
+}
+
+static int starttls_client(void *arg)
+{
+    struct starttls *t = arg;
+    spool_stream s;
+    unsigned char buf[4096];
+    spool_stream_init(&s, t->fds[1], buf, sizeof buf);
+    int rc = spool_stream_write(&s, "STARTTLS\n", 9);
+    if (rc >= 0)
+        rc = spool_stream_tls_connect(&s, t->cctx, "localhost");
+    if (rc >= 0)
+        rc = spool_stream_write(&s, "secret\n", 7);
+    spool_stream_tls_free(&s);
+    return t->cli = rc < 0 ? rc : 0;
+}
+
+static int starttls_main(void *arg)
+{
+    spool_task *a = spool_spawn(starttls_server, arg), *b = spool_spawn(starttls_client, arg);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    spool_join(a);
+    spool_join(b);
+    return 0;
+}
+
+START_TEST(starttls_takes_the_bytes_buffered_before_it)
+{
+    SKIP_UNLESS_TLS();
+    struct starttls t = {.sctx = server_ctx("localhost"), .cctx = client_ctx(1)};
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t.fds), 0);
+    ck_assert_int_eq(run_on(2, starttls_main, &t), 0);
+    ck_assert_int_eq(t.srv, 0);
+    ck_assert_int_eq(t.cli, 0);
+    if (t.buffered == 0)
+        fprintf(stderr, "test_tls: note: the ClientHello came after the line this time\n");
+    close(t.fds[0]);
+    close(t.fds[1]);
+    spool_tls_ctx_free(t.sctx);
+    spool_tls_ctx_free(t.cctx);
+}
+END_TEST
+
+/* ---- mutual TLS: a server that requires a client certificate ------------ */
+
+START_TEST(a_server_requiring_a_client_certificate_refuses_a_client_without_one)
+{
+    SKIP_UNLESS_TLS();
+    for (int with_cert = 0; with_cert < 2; with_cert++) {
+        struct pair *p = calloc(1, sizeof *p);
+        ck_assert_ptr_nonnull(p);
+        int fds[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        p->srv.fd = fds[0];
+        p->cli.fd = fds[1];
+        p->srv.ctx = server_ctx("localhost");
+        ck_assert_int_eq(spool_tls_ctx_load_ca(p->srv.ctx, P("ca.pem"), NULL), 0);
+        ck_assert_int_eq(spool_tls_ctx_set_verify(p->srv.ctx, SPOOL_TLS_REQUIRE_PEER_CERT), 0);
+        p->cli.ctx = client_ctx(1);
+        if (with_cert)
+            ck_assert_int_eq(spool_tls_ctx_use_cert_file(p->cli.ctx, P("wrong.pem"), P("wrong.key")), 0);
+        p->cli.name = "localhost";
+        p->srv.body = p->cli.body = NULL;
+        /* TLS 1.3: the client's handshake ends before the server has
+         * checked its certificate; the refusal reaches the client as an
+         * alert on its first read. */
+        p->cli.body = with_cert ? NULL : reader_expects_refusal;
+        ck_assert_int_eq(run_on(2, pair_main, p), 0);
+        if (with_cert) {
+            ck_assert_msg(p->srv.hs == 0 && p->cli.hs == 0, "%s / %s", p->srv.err, p->cli.err);
+        } else {
+            ck_assert_msg(p->srv.hs == -EKEYREJECTED, "server %d (%s)", p->srv.hs, p->srv.err);
+            ck_assert_msg(strstr(p->srv.err, "certificate"), "reason: %s", p->srv.err);
+            ck_assert_int_eq(p->cli.hs == 0 ? p->cli.result : p->cli.hs, -EPROTO);
+        }
+        close(fds[0]);
+        close(fds[1]);
+        spool_tls_ctx_free(p->srv.ctx);
+        spool_tls_ctx_free(p->cli.ctx);
+        free(p);
+    }
 }
 END_TEST
 
@@ -947,6 +1069,8 @@ static Suite *tls_suite(void)
     ADD_TEST(s, an_expired_certificate_is_refused);
     ADD_TEST(s, an_unknown_ca_is_refused_and_verification_can_be_turned_off);
     ADD_TEST(s, bad_arguments_and_files_are_clear_errors);
+    ADD_TEST(s, starttls_takes_the_bytes_buffered_before_it);
+    ADD_TEST(s, a_server_requiring_a_client_certificate_refuses_a_client_without_one);
     ADD_LOOP_TEST(s, a_handshake_with_a_mute_peer_times_out_or_is_cancelled_and_ends_the_connection, 2);
     ADD_LOOP_TEST(s, an_eof_without_close_notify_is_not_a_clean_eof, 2);
     ADD_LOOP_TEST(s, a_write_cut_off_mid_record_breaks_the_session, 2);

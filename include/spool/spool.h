@@ -1007,7 +1007,8 @@ SPOOL_API int spool_stream_write(spool_stream *s, const void *src, size_t n);
  * Bytes decrypted before it stay readable.
  *
  * Errors (beyond the I/O calls'): -EKEYREJECTED the peer's certificate
- * failed verification (unknown CA, hostname mismatch, ...); -EKEYEXPIRED
+ * failed verification (unknown CA, hostname mismatch, ...; or a client
+ * sent none to a server that requires one); -EKEYEXPIRED
  * it has expired or is not yet valid; -EPROTO a TLS protocol error or an
  * alert from the peer (it refused our certificate, no common version or
  * cipher, ...); -ECONNRESET the connection ended without close_notify (in
