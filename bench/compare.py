@@ -18,6 +18,13 @@ skipped with a note.
 usage: bench/compare.py [--quick] [--only W1,W3] [--json FILE] [--build DIR]
                         [--timeout S] [--emulator PROGRAM]
 
+HTTPS (https_plaintext, not in WORKLOADS.md yet): the HTTP servers over TLS
+(spool's examples/http_server --tls, the asyncio and uvloop Protocol servers
+with create_server(ssl=)), under wrk over https, with a self-signed EC P-256
+certificate made by `openssl req` for the run; skipped without wrk or
+openssl, or when spool was built without TLS. Issue 13's target: spool
+>= 1.3x uvloop protocol in req/s at 100 connections (the full size).
+
 --emulator runs every program of the build through PROGRAM: a cross build
 under qemu-user (bench/run --arch aarch64), whose figures mean nothing (only
 that everything runs and checks out does).
@@ -52,6 +59,7 @@ WORKLOADS = {
     "W8": ("timeout_cancel", 100_000, 2_000, "per_op"),
     "W9": ("queue_pipe", 1_000_000, 20_000, "per_op"),  # defined in bench/w9_queue_pipe.c
     "HTTP": ("http_plaintext", 5, 1, "http"),  # size: wrk seconds; driven by run_http (servers + wrk)
+    "HTTPS": ("https_plaintext", 5, 1, "http"),  # HTTP over TLS (a throwaway self-signed cert): run_https
 }
 ONE_WORKER = ("W1", "W2", "W3", "W7", "W8", "W9")  # the C side also runs with --workers 1
 DRIVERS = ("io_uring", "epoll")  # every spool row runs on each (SPOOL_BACKEND)
@@ -302,7 +310,7 @@ def print_table(results, ids, drivers):
             + vs_io_uring(drivers, "wall") + [f"{d} vs asyncio" for d in drivers])
     rows = []
     for wid in ids:
-        if wid in ("W6", "HTTP"):  # their own tables: print_w6_table, print_http_table
+        if wid in ("W6", "HTTP", "HTTPS"):  # their own tables: print_w6_table, print_http_table
             continue
         name, _, _, figure = WORKLOADS[wid]
         r = results.get(wid, {})
@@ -643,12 +651,18 @@ def http_free_port():
         return s.getsockname()[1]
 
 
-def http_get(port, timeout=5.0):
-    """One GET /plaintext on a raw socket. Returns None if the response is
-    a 200 with the body "Hello, World!", else what was wrong."""
+def http_get(port, timeout=5.0, cafile=None):
+    """One GET /plaintext on a raw socket (over TLS, verifying the server
+    against cafile, if given). Returns None if the response is a 200 with
+    the body "Hello, World!", else what was wrong."""
     import socket
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            s = raw
+            if cafile:
+                import ssl
+                ctx = ssl.create_default_context(cafile=cafile)
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
             s.settimeout(timeout)
             s.sendall(HTTP_REQUEST)
             data = b""
@@ -727,11 +741,17 @@ def http_parse_wrk(text):
             http_latency_us(text, 99), int(total.group(1)) if total else 0, errors)
 
 
-def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeout, json_file, env=None):
+def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeout, json_file, env=None,
+                    tls=None):
     """Starts one server (in env), checks one response, warms it, runs wrk
     against it, stops it. Returns a Run whose row is the JSON line of
-    WORKLOADS.md."""
+    WORKLOADS.md. tls: (cert, key) to serve and measure HTTPS instead
+    (the server gets --tls CERT KEY; the workload is https_plaintext)."""
     import tempfile
+    scheme, workload, cafile = "http", "http_plaintext", None
+    if tls:
+        scheme, workload, cafile = "https", "https_plaintext", tls[0]
+        argv = argv + ["--tls", tls[0], tls[1]]
     if not os.path.exists(argv[0]):
         out(f"  {label:<26} MISSING: {argv[0]} (not built?)")
         return Run(label, "missing", detail=f"{argv[0]} not found")
@@ -747,18 +767,18 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
         return Run(label, "failed", detail=str(e))
     status, detail, row = "ok", "", None
     try:
-        why = http_wait_ready(p, port) or http_get(port)
+        why = http_wait_ready(p, port) or http_get(port, cafile=cafile)
         if why:
             status, detail = "failed", why
         else:
             base = http_proc_rss_kib(p.pid)
-            http_get(port)  # warm: one connection opened and closed (WORKLOADS.md)
+            http_get(port, cafile=cafile)  # warm: one connection opened and closed (WORKLOADS.md)
             if dur > 1:     # and a short load, so that both sides reach their steady state
                 run_capture([wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", "1s",
-                             f"http://127.0.0.1:{port}/plaintext"], min(timeout, 60))
+                             f"{scheme}://127.0.0.1:{port}/plaintext"], min(timeout, 60))
             cpu0 = proc_cpu_s(p.pid)
             cmd = [wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", f"{dur}s", "--latency",
-                   f"http://127.0.0.1:{port}/plaintext"]
+                   f"{scheme}://127.0.0.1:{port}/plaintext"]
             t0 = time.perf_counter()
             rc, text, wrk_err = run_capture(cmd, min(timeout, dur + 60))
             wall = time.perf_counter() - t0
@@ -769,11 +789,11 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
             elif p.poll() is not None:
                 status, detail = "failed", f"server died during the run ({p.returncode})"
             else:
-                row = {"workload": "http_plaintext", "impl": impl, "variant": variant,
+                row = {"workload": workload, "impl": impl, "variant": variant,
                        "n": total, "wall_s": round(wall, 6),
                        "per_op_ns": round(1e9 / rps, 1) if rps else 0.0,
                        "peak_rss_kib": proc_hwm_kib(p.pid), "base_rss_kib": base,
-                       "workers": workers, "ok": errors == 0 and http_get(port) is None,
+                       "workers": workers, "ok": errors == 0 and http_get(port, cafile=cafile) is None,
                        "req_per_s": round(rps, 1), "p50_us": p50, "p99_us": p99}
                 if cpu0 is not None and cpu1 is not None and total:
                     row["server_cpu_us_per_req"] = round((cpu1 - cpu0) * 1e6 / total, 2)
@@ -845,10 +865,71 @@ def run_http(build, py, uv, quick, timeout, json_file, drivers):
     return r
 
 
-def print_http_table(r, drivers):
+def https_cert(tmpdir):
+    """A throwaway self-signed certificate for 127.0.0.1 (EC P-256), made
+    with the openssl command in tmpdir. Returns (cert, key), or None (and
+    says why) if openssl cannot make one."""
+    cert, key = os.path.join(tmpdir, "cert.pem"), os.path.join(tmpdir, "key.pem")
+    openssl = shutil.which("openssl")
+    if not openssl:
+        out("  skipped: no openssl command (bench/run installs it as root; else: "
+            "sudo apt-get install -y openssl)")
+        return None
+    rc, text, err = run_capture([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                                 "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], 60)
+    if rc != 0:
+        out(f"  skipped: openssl req failed: {tail(text + err)}")
+        return None
+    return cert, key
+
+
+def run_https(build, py, uv, quick, timeout, json_file, drivers):
+    """HTTPS plaintext: run_http's servers over TLS 1.3 (spool's
+    examples/http_server --tls, the asyncio and uvloop Protocol servers with
+    create_server(ssl=)), each driven by wrk over https with a throwaway
+    self-signed certificate. Skipped without wrk or openssl, or when spool
+    was built without TLS. Returns {key: Run}."""
+    import tempfile
+    dur, conns = HTTP_SIZES["quick" if quick else "full"]
+    wrk = shutil.which("wrk")
+    out(f"== {PROGRESS}HTTPS https_plaintext (wrk -t{HTTP_WRK_THREADS} -c{conns} -d{dur}s --latency "
+        "https://127.0.0.1:PORT/plaintext)")
+    if not wrk:
+        out("  skipped: wrk is not installed (bench/run installs it as root; else: "
+            "sudo apt-get install -y wrk)")
+        return {}
+    r = {}
+    with tempfile.TemporaryDirectory(prefix="spool-https-") as tmp:
+        tls = https_cert(tmp)
+        if not tls:
+            return {}
+        script = os.path.join(HERE, "asyncio", "http_server.py")
+        ncpu = os.cpu_count() or 1
+        server = os.path.join(build, "examples", "http_server")
+        if os.path.exists(server):
+            # --tls before --help: the context is made (and fails in a
+            # build without TLS) before the usage is printed.
+            rc, text, err = run_capture([server, "--tls", tls[0], tls[1], "--help"], 30,
+                                        merge_stderr=True)
+            if rc != 0:
+                out(f"  skipped: {server} cannot serve TLS (spool built without OpenSSL 3? "
+                    f"apt-get install libssl-dev): {tail(text + err, 3)}")
+                return {}
+        for d in drivers:
+            r[f"spool {d}"] = on_driver(run_http_server(f"spool {d}", "spool", "", [server], ncpu, wrk, dur,
+                                                        conns, timeout, json_file, driver_env(d), tls=tls), d)
+        for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
+            r[f"{loop} protocol"] = run_http_server(f"{loop} protocol", loop, "protocol",
+                                                    [py, script, "--loop", loop], 1, wrk, dur, conns, timeout,
+                                                    json_file, tls=tls)
+    return r
+
+
+def print_http_table(r, drivers, workload="HTTP http_plaintext"):
     bases = [k for k in ("asyncio protocol", "uvloop protocol", "go", "tokio") if k in r]
     both = len(drivers) > 1
-    head = (["HTTP http_plaintext server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
+    head = ([f"{workload} server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
             + [f"vs {b}" for b in bases] + vs_io_uring(drivers, "req/s"))
     rows = []
     for key, run in r.items():
@@ -862,7 +943,7 @@ def print_http_table(r, drivers):
                      str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"])] + vs)
     if rows:
         print_grid(head, rows,
-                   f"HTTP: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
+                   f"{workload.split()[0]}: wrk -t{HTTP_WRK_THREADS} on the same machine as the server; vs X = this "
                    "server's req/s / X's req/s; req/s epoll / io_uring: spool's on epoll / on io_uring "
                    "(0.90x: epoll serves 10% fewer).")
 
@@ -985,8 +1066,8 @@ def main():
     global PROGRESS
     for k, wid in enumerate(ids, 1):
         PROGRESS = f"[{k}/{len(ids)}] "
-        if wid in ("W6", "HTTP"):
-            runner = run_w6 if wid == "W6" else run_http
+        if wid in ("W6", "HTTP", "HTTPS"):
+            runner = {"W6": run_w6, "HTTP": run_http, "HTTPS": run_https}[wid]
             r = results[wid] = runner(build, py, uv, a.quick, timeout, json_file, drivers)
         else:
             r = results[wid] = run_workload(wid, build, py, uv, a.quick, timeout, json_file, drivers)
@@ -995,12 +1076,15 @@ def main():
     if json_file is not None:
         json_file.close()
     out("")
-    if any(w not in ("W6", "HTTP") for w in ids):
+    if any(w not in ("W6", "HTTP", "HTTPS") for w in ids):
         print_table(results, ids, drivers)
         print_peer_table(results, ids, drivers)
     if results.get("HTTP"):
         out("")
         print_http_table(results["HTTP"], drivers)
+    if results.get("HTTPS"):
+        out("")
+        print_http_table(results["HTTPS"], drivers, "HTTPS https_plaintext")
     if "W6" in results:
         out("")
         print_w6_table(results["W6"], drivers)

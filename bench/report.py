@@ -38,6 +38,9 @@ FIGURES = {
     "queue_pipe": ("W9", "queue pipeline", [("per_op_ns", "ns/item", "time per item", "lower", 1)]),
     "http_plaintext": ("HTTP", "plaintext server under wrk", [("req_per_s", "req/s", "throughput", "higher", 1),
                                                         ("p99_us", "ms", "p99 latency", "lower", 1e-3)]),
+    "https_plaintext": ("HTTPS", "plaintext server over TLS under wrk",
+                        [("req_per_s", "req/s", "throughput", "higher", 1),
+                         ("p99_us", "ms", "p99 latency", "lower", 1e-3)]),
 }
 COLOURS = {"asyncio": "#9e9e9e", "uvloop": "#616161", "io_uring": "#1565c0", "epoll": "#2e7d32",
            "floor": "#ef6c00", "go": "#00838f", "tokio": "#8d6e63"}

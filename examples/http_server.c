@@ -5,6 +5,13 @@
  * every wait through io_uring. The C twin of bench/asyncio/http_server.py.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--workers N] [--idle-ms 10000]
+ *               [--tls CERT KEY]
+ *
+ * --tls serves HTTPS instead: CERT is the PEM certificate chain, KEY its
+ * private key. Each connection's task runs the TLS handshake (within the
+ * idle timeout) and then reads and writes through a spool_stream carrying
+ * the session: the same loop, decrypted. Closing sends close_notify. The
+ * library must have been built with OpenSSL 3 (spool_tls_available()).
  *
  * Behaviour
  *   - keep-alive by default for HTTP/1.1; HTTP/1.0 closes after the
@@ -38,7 +45,8 @@
  *     the port the kernel picked).
  *
  * Memory: one 32 KiB record per connection (input and output buffers),
- * nothing allocated per request.
+ * with --tls the session too (OpenSSL's, and spool's 52 KiB of network
+ * buffers); nothing allocated per request.
  *
  * The request parser is in http_parse.c / http_parse.h (plain C, no
  * spool), which tests/fuzz/fuzz_http_parse.c fuzzes; build the two
@@ -77,6 +85,7 @@ static unsigned opt_workers = 0;
 static uint64_t idle_ns = 10 * SPOOL_SEC;
 static int listen_fd = -1;
 static sigset_t stop_signals;  /* SIGINT, SIGTERM: blocked in every thread */
+static spool_tls_ctx *tls_ctx; /* --tls: the server's TLS context, else NULL */
 
 /* ---- the Date header: formatted once a second per thread ---------------- */
 
@@ -114,6 +123,9 @@ static const char BODY_200[] = "Hello, World!";
 
 struct conn {
     int fd;
+    int tls;         /* 1: reads and writes go through s's TLS session */
+    spool_stream s;  /* --tls: the stream carrying the session */
+    unsigned char sbuf[1]; /* its buffer: never used (every read asks for more) */
     size_t len;      /* bytes in in[] */
     size_t olen;     /* bytes in out[] */
     char date[29];   /* the Date of this batch */
@@ -185,7 +197,7 @@ static int flush(struct conn *c)
         return 0;
     spool_timeout to;
     spool_timeout_enter(&to, idle_ns);
-    int rc = spool_send_all(c->fd, c->out, c->olen, 0);
+    int rc = c->tls ? spool_stream_write(&c->s, c->out, c->olen) : spool_send_all(c->fd, c->out, c->olen, 0);
     spool_timeout_exit(&to);
     c->olen = 0;
     return rc < 0 ? rc : 0;
@@ -197,6 +209,14 @@ static int flush(struct conn *c)
  * before the client reads it. */
 static void linger_close(struct conn *c)
 {
+    if (c->tls) {
+        spool_timeout to;
+        spool_timeout_enter(&to, LINGER_NS < idle_ns ? LINGER_NS : idle_ns);
+        int rc = spool_stream_tls_shutdown(&c->s); /* close_notify */
+        spool_timeout_exit(&to);
+        if (rc < 0)
+            return;
+    }
     if (spool_shutdown(c->fd, SHUT_WR) == 0) {
         spool_timeout to;
         spool_timeout_enter(&to, LINGER_NS < idle_ns ? LINGER_NS : idle_ns);
@@ -241,6 +261,24 @@ static int serve(void *arg)
     c->fd = fd;
     c->len = 0;
     c->olen = 0;
+    c->tls = 0;
+    if (tls_ctx) {
+        /* The handshake, within the idle timeout. The stream's buffer is
+         * one byte: every read below asks for more than that, so it goes
+         * straight into in[] (spool_stream_read). */
+        spool_stream_init(&c->s, fd, c->sbuf, sizeof c->sbuf);
+        spool_timeout to;
+        spool_timeout_enter(&to, idle_ns);
+        int rc = spool_stream_tls_accept(&c->s, tls_ctx);
+        spool_timeout_exit(&to);
+        if (rc < 0) {
+            spool_stream_tls_free(&c->s); /* the handshake shut the socket down */
+            close(fd);
+            free(c);
+            return 0;
+        }
+        c->tls = 1;
+    }
     uint64_t discard = 0;      /* body bytes of the current request still to drop */
     /* When the current request (from its first byte, empty lines before
      * it included, through its headers and its body) must be complete;
@@ -254,7 +292,8 @@ static int serve(void *arg)
     while (!closing) {
         spool_timeout to;
         spool_timeout_enter_at(&to, req_deadline ? req_deadline : spool_now_ns() + idle_ns);
-        int n = spool_recv(fd, c->in + c->len, IN_CAP - c->len, 0);
+        int n = c->tls ? spool_stream_read(&c->s, c->in + c->len, IN_CAP - c->len)
+                       : spool_recv(fd, c->in + c->len, IN_CAP - c->len, 0);
         spool_timeout_exit(&to);
         if (n <= 0) {
             /* Out of time: headers not complete get a 408; a body being
@@ -341,6 +380,8 @@ static int serve(void *arg)
         if (closing)
             linger_close(c);
     }
+    if (c->tls)
+        spool_stream_tls_free(&c->s);
     close(fd);
     free(c);
     return 0;
@@ -437,12 +478,13 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: http_server [--host H] [--port P] [--workers N] [--idle-ms MS]\n"
+    fprintf(f, "usage: http_server [--host H] [--port P] [--workers N] [--idle-ms MS] [--tls CERT KEY]\n"
                "  --host     address to bind (default 127.0.0.1)\n"
                "  --port     TCP port (default 8080; 0: any free port)\n"
                "  --workers  worker threads (default 0: one per CPU)\n"
                "  --idle-ms  idle timeout per connection, and the time a request\n"
-               "             (headers and body) has from its first byte (default 10000)\n");
+               "             (headers and body) has from its first byte (default 10000)\n"
+               "  --tls      serve HTTPS with this certificate chain and key (PEM files)\n");
 }
 
 int main(int argc, char **argv)
@@ -457,6 +499,26 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             usage(stderr);
             return 2;
+        }
+        if (strcmp(a, "--tls") == 0) {
+            if (i + 2 >= argc) {
+                usage(stderr);
+                return 2;
+            }
+            int rc = tls_ctx ? -EINVAL : spool_tls_ctx_new(&tls_ctx, SPOOL_TLS_SERVER);
+            if (rc == 0)
+                rc = spool_tls_ctx_use_cert_file(tls_ctx, argv[i + 1], argv[i + 2]);
+            if (rc < 0) {
+                fprintf(stderr, "http_server: --tls %s %s: %s%s%s\n", argv[i + 1], argv[i + 2],
+                        spool_strerror(rc), tls_ctx ? ": " : "",
+                        tls_ctx ? spool_tls_ctx_error(tls_ctx) : "");
+                spool_tls_ctx_free(tls_ctx);
+                return 2;
+            }
+            const char *alpn[] = {"http/1.1"};
+            spool_tls_ctx_set_alpn(tls_ctx, alpn, 1);
+            i += 2;
+            continue;
         }
         const char *val = argv[++i];
         if (strcmp(a, "--host") == 0) {
@@ -484,6 +546,7 @@ int main(int argc, char **argv)
     int rc = spool_run(main_task, NULL, &cfg);
     if (listen_fd >= 0)
         close(listen_fd);
+    spool_tls_ctx_free(tls_ctx);
     if (rc < 0) {
         fprintf(stderr, "http_server: %s\n", spool_strerror(rc));
         return 1;

@@ -10,8 +10,12 @@
  * call that hands over before it has succeeded is readexactly with a
  * count (got): what it stored in dst is the caller's, and *got says how
  * much; without one it hands over all n bytes or nothing.
+ *
+ * A stream that carries a TLS session (tls.c) reads and writes through it
+ * instead of the fd: the buffer then holds plaintext.
  */
 #include "io.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +35,7 @@ int spool_stream_init(spool_stream *s, int fd, void *buf, size_t bufsize)
     s->buf = buf;
     s->size = bufsize;
     s->start = s->end = 0;
+    s->tls = NULL;
     return 0;
 }
 
@@ -45,7 +50,9 @@ static int fd_read(spool_stream *s, void *p, size_t n)
 {
     if (n > INT_MAX)
         n = INT_MAX;
-    int rc = s->is_socket ? spool_recv(s->fd, p, n, 0) : spool_read(s->fd, p, n, -1);
+    int rc = s->tls         ? spool__tls_read(s, p, n)
+             : s->is_socket ? spool_recv(s->fd, p, n, 0)
+                            : spool_read(s->fd, p, n, -1);
     if (rc == 0)
         s->eof = 1;
     return rc;
@@ -195,6 +202,8 @@ int spool_stream_write(spool_stream *s, const void *src, size_t n)
 {
     if (!s || (!src && n > 0) || n > INT_MAX)
         return -EINVAL;
+    if (s->tls)
+        return n ? spool__tls_write(s, src, n) : 0;
     const unsigned char *p = src;
     size_t sent = 0;
     while (sent < n) {

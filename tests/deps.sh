@@ -24,7 +24,10 @@
 
 # g++: tests/cxx builds C++ programs against the header (skipped, loudly,
 # where no C++ compiler works).
-SPOOL_DEPS=(cmake gcc g++ make pkg-config liburing-dev check python3)
+# libssl-dev: TLS streams (optional to the library, which builds without
+# it; the tests and the HTTPS bench want it), with openssl (the test
+# certificates, s_client / s_server) and curl (against the HTTPS example).
+SPOOL_DEPS=(cmake gcc g++ make pkg-config liburing-dev check python3 libssl-dev openssl curl)
 _spool_apt_updated=0
 
 # spool__installed PKG: true if dpkg says "install ok installed".

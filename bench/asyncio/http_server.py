@@ -3,7 +3,11 @@ Protocol: the Python twin of examples/http_server.c, for the HTTP workload
 of shared/bench/WORKLOADS.md (variant "protocol").
 
 usage: http_server.py [--loop asyncio|uvloop] [--host 127.0.0.1] [--port 8080]
-                      [--idle-ms 10000]
+                      [--idle-ms 10000] [--tls CERT KEY]
+
+--tls CERT KEY serves HTTPS: create_server(..., ssl=ctx) with an
+ssl.SSLContext(PROTOCOL_TLS_SERVER) holding that PEM chain and key (the
+twin of examples/http_server --tls; the HTTPS workload of bench/run).
 
 Same behaviour as the C server: GET/HEAD / and /plaintext answer 200
 "Hello, World!" (Server, Date, Content-Type, Content-Length); keep-alive by
@@ -224,6 +228,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--idle-ms", type=int, default=10000)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                    help="serve HTTPS with this PEM certificate chain and key")
     a = ap.parse_args()
     HttpProtocol.idle = a.idle_ms / 1000.0
 
@@ -237,10 +243,16 @@ def main():
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    ssl_ctx = None
+    if a.tls:
+        import ssl
+        ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_ctx.load_cert_chain(a.tls[0], a.tls[1])
+        ssl_ctx.set_alpn_protocols(["http/1.1"])
 
     async def serve():
         server = await loop.create_server(HttpProtocol, a.host, a.port, backlog=4096,
-                                          reuse_address=True)
+                                          reuse_address=True, ssl=ssl_ctx)
         port = server.sockets[0].getsockname()[1]
         sys.stderr.write(f"listening on {a.host}:{port}\n")
         sys.stderr.flush()

@@ -869,7 +869,9 @@ SPOOL_API int spool_unix_connect(const char *path);
  * One task at a time may read a stream, and one at a time may write it;
  * a reader and a writer may run at once (the write side touches only fd).
  * The stream does not own the fd nor the buffer: close the fd yourself.
- * Embeddable; fields private.
+ * A stream on a socket can carry a TLS session (see "TLS streams" below):
+ * the same calls then read and write plaintext. Embeddable; fields
+ * private.
  * ====================================================================== */
 
 /* A buffered reader and writer over one fd (see above). Embeddable;
@@ -881,6 +883,7 @@ typedef struct spool_stream {
     unsigned char *buf;     /* the caller's read buffer */
     size_t size;            /* its size */
     size_t start, end;      /* buffered bytes: buf[start, end) */
+    struct spool__tls *tls; /* the TLS session, or NULL (plain) */
 } spool_stream;
 
 /* Sets up s to read and write fd, reading through buf[0, bufsize). The
@@ -956,6 +959,203 @@ SPOOL_API int spool_stream_readline(spool_stream *s, void *dst, size_t cap);
  *   -EINVAL s NULL, src NULL with n > 0, n > INT_MAX.
  * Context: task context; may suspend. */
 SPOOL_API int spool_stream_write(spool_stream *s, const void *src, size_t n);
+
+/* ======================================================================
+ * TLS streams (asyncio's ssl= on open_connection / start_server)
+ *
+ * A spool_stream over a connected socket can carry a TLS session (OpenSSL
+ * 3): after spool_stream_tls_connect (client) or spool_stream_tls_accept
+ * (server) succeed, spool_stream_read / readline / readuntil / readexactly
+ * / write work on it unchanged, on plaintext. The records go through the
+ * driver's own recv and send (OpenSSL works on memory buffers; the task
+ * does the socket I/O), so TLS costs no thread and works on both drivers.
+ * The rules of streams hold: one reader and one writer at a time, and they
+ * may run at once (the session's state is locked around each OpenSSL
+ * call, never across a wait).
+ *
+ * Built without OpenSSL 3 (CMake says so), every call here returns
+ * -EOPNOTSUPP (spool_tls_ctx_new sets *out to NULL) and
+ * spool_tls_available() returns 0.
+ *
+ * Verification. A client context trusts the system's default CAs from the
+ * start (as Python's ssl.create_default_context()) and checks the
+ * server's chain and its name (SPOOL_TLS_VERIFY_PEER |
+ * SPOOL_TLS_VERIFY_HOSTNAME); the name given to connect is sent as SNI
+ * and matched against the certificate (an IP address literal is matched
+ * against its IP entries, and not sent). spool_tls_ctx_set_verify(ctx, 0)
+ * turns both checks off: the explicit, insecure opt-out. A server
+ * context asks for no client certificate unless told
+ * (SPOOL_TLS_REQUIRE_PEER_CERT). TLS 1.2 is the oldest version spoken;
+ * TLS renegotiation is refused.
+ *
+ * Cancellation and time-outs. The handshake is a cancellation point and
+ * honours timeout scopes; a handshake that fails for any reason
+ * (cancelled, timed out, refused) shuts the socket down (shutdown
+ * SHUT_RDWR: the peer sees the connection end) and leaves the session
+ * failed: reads and writes return -ECONNABORTED, spool_stream_tls_error
+ * says why; free it and close the fd. Reads may be cancelled freely (no
+ * byte is lost: what was received stays in the session). A write whose
+ * records were not all sent — cancelled, timed out or failed part-way —
+ * breaks the session: a record half on the wire cannot be taken back, so
+ * every later write and read returns -ECONNABORTED (nothing more is ever
+ * sent on it); close the connection.
+ *
+ * EOF. A peer's close_notify is a clean EOF: reads return 0 (readexactly
+ * -ENODATA, readuntil the last line) as on a plain stream. The socket's
+ * EOF without a close_notify (the peer died, or someone cut the stream:
+ * a truncation attack looks the same) is not an EOF: reads return
+ * -ECONNRESET, sticky, and spool_stream_tls_error says "unexpected EOF".
+ * Bytes decrypted before it stay readable.
+ *
+ * Errors (beyond the I/O calls'): -EKEYREJECTED the peer's certificate
+ * failed verification (unknown CA, hostname mismatch, ...; or a client
+ * sent none to a server that requires one); -EKEYEXPIRED
+ * it has expired or is not yet valid; -EPROTO a TLS protocol error or an
+ * alert from the peer (it refused our certificate, no common version or
+ * cipher, ...); -ECONNRESET the connection ended without close_notify (in
+ * the handshake too); -ECONNABORTED the session failed or broke before
+ * (see above); -EOPNOTSUPP built without TLS. spool_stream_tls_error
+ * gives the reason as text.
+ *
+ * Lifetime. A context (spool_tls_ctx) is set up once, then shared by any
+ * number of sessions and threads; free it after its last session. Set-up
+ * calls are not to race each other. A session is the stream's until
+ * spool_stream_tls_free; the fd stays the caller's.
+ * ====================================================================== */
+
+/* A TLS configuration: role, certificate and key, trusted CAs, checks,
+ * ALPN (OpenSSL's SSL_CTX). Opaque. */
+typedef struct spool_tls_ctx spool_tls_ctx;
+
+/* The roles of spool_tls_ctx_new. */
+#define SPOOL_TLS_CLIENT 0
+#define SPOOL_TLS_SERVER 1
+
+/* The checks of spool_tls_ctx_set_verify (flags). */
+#define SPOOL_TLS_VERIFY_PEER 1u        /* check the peer's certificate chain (client default) */
+#define SPOOL_TLS_VERIFY_HOSTNAME 2u    /* and its name (client default; needs VERIFY_PEER) */
+#define SPOOL_TLS_REQUIRE_PEER_CERT 4u  /* server: the client must present a certificate, checked
+                                           against the loaded CAs (mutual TLS) */
+
+/* Returns: 1 if this build of spool has TLS (OpenSSL 3), else 0.
+ * Context: any thread. */
+SPOOL_API int spool_tls_available(void);
+
+/* Makes a context for role SPOOL_TLS_CLIENT or SPOOL_TLS_SERVER in *out.
+ * A client's trusts the system's default CAs and verifies peer and
+ * hostname; a server's needs a certificate and key before it accepts.
+ * Returns: 0. Errors: -EINVAL out NULL or an unknown role; -ENOMEM;
+ *   -EOPNOTSUPP no TLS in this build (*out = NULL on any error).
+ * Context: any thread; never suspends. */
+SPOOL_API int spool_tls_ctx_new(spool_tls_ctx **out, int role);
+
+/* Frees ctx (NULL: nothing). Sessions made from it must be freed first.
+ * Context: any thread. */
+SPOOL_API void spool_tls_ctx_free(spool_tls_ctx *ctx);
+
+/* Loads the certificate chain (PEM: the leaf first, then intermediates)
+ * and its private key (PEM) from files. key_file NULL: the key is in
+ * cert_file. Needed by a server; a client's is sent when a server asks.
+ * Returns: 0. Errors: -ENOENT, -EACCES, ... a file cannot be read;
+ *   -EINVAL not PEM, or the key does not match the certificate (see
+ *   spool_tls_ctx_error); -EOPNOTSUPP.
+ * Context: any thread; never suspends (reads files: at set-up). */
+SPOOL_API int spool_tls_ctx_use_cert_file(spool_tls_ctx *ctx, const char *cert_file,
+                                          const char *key_file);
+
+/* spool_tls_ctx_use_cert_file from memory: cert_pem[0, cert_len) and
+ * key_pem[0, key_len) in PEM (key_pem NULL: the key is in cert_pem). */
+SPOOL_API int spool_tls_ctx_use_cert_pem(spool_tls_ctx *ctx, const void *cert_pem, size_t cert_len,
+                                         const void *key_pem, size_t key_len);
+
+/* Adds trusted CA certificates (PEM) from a file, a hashed directory
+ * (c_rehash), or both; both NULL: the system's default locations (a
+ * client context has those already).
+ * Returns: 0. Errors: -ENOENT, ... a file cannot be read; -EINVAL not
+ *   PEM (spool_tls_ctx_error says); -EOPNOTSUPP.
+ * Context: any thread; never suspends. */
+SPOOL_API int spool_tls_ctx_load_ca(spool_tls_ctx *ctx, const char *ca_file, const char *ca_dir);
+
+/* spool_tls_ctx_load_ca from memory: one or more PEM certificates in
+ * pem[0, len). Errors: -EINVAL none found, or pem NULL; -EOPNOTSUPP. */
+SPOOL_API int spool_tls_ctx_load_ca_pem(spool_tls_ctx *ctx, const void *pem, size_t len);
+
+/* Sets the checks (SPOOL_TLS_VERIFY_* | SPOOL_TLS_REQUIRE_PEER_CERT) for
+ * the sessions made after. 0 turns verification off: a client then
+ * accepts any certificate for any name (asyncio's check_hostname = False
+ * with verify_mode = CERT_NONE): for tests and private links only.
+ * Returns: 0. Errors: -EINVAL an unknown flag, VERIFY_HOSTNAME without
+ *   VERIFY_PEER, REQUIRE_PEER_CERT on a client; -EOPNOTSUPP.
+ * Context: any thread; never suspends. */
+SPOOL_API int spool_tls_ctx_set_verify(spool_tls_ctx *ctx, unsigned flags);
+
+/* Sets the ALPN protocols, most preferred first: n names of 1 to 255
+ * bytes each ("h2", "http/1.1"). A client offers them; a server picks the
+ * first of its own list that the client offers (none in common: no
+ * protocol is chosen, the handshake goes on). Read the choice with
+ * spool_stream_tls_alpn.
+ * Returns: 0. Errors: -EINVAL protos NULL with n > 0, a name empty or too
+ *   long; -ENOMEM; -EOPNOTSUPP. Context: any thread; never suspends. */
+SPOOL_API int spool_tls_ctx_set_alpn(spool_tls_ctx *ctx, const char *const *protos, size_t n);
+
+/* Returns: the reason of ctx's last failed set-up call (OpenSSL's
+ * words), or "" if none; NULL for ctx NULL. Valid until ctx's next call.
+ * Context: any thread, not racing a set-up call. */
+SPOOL_API const char *spool_tls_ctx_error(const spool_tls_ctx *ctx);
+
+/* Starts TLS as a client on s (spool_stream_init'd on a connected
+ * socket) and runs the handshake. server_name is sent as SNI and, with
+ * SPOOL_TLS_VERIFY_HOSTNAME, must match the certificate (NULL or "" only
+ * when ctx does not check hostnames). Bytes already buffered in s are
+ * taken as the first bytes from the server (STARTTLS after a plain
+ * exchange). Once the handshake has begun, s carries a session whatever
+ * it returns (a failed one after a failure): call spool_stream_tls_free
+ * when done with s, in every case (it does nothing to a stream without
+ * one).
+ * Returns: 0, the handshake done (reads and writes are TLS).
+ * Errors: -EKEYREJECTED, -EKEYEXPIRED, -EPROTO, -ECONNRESET (see above);
+ *   the I/O calls' (-ECANCELED, -ETIMEDOUT, ...): a failed handshake has
+ *   shut the socket down (close the fd); -EINVAL s or ctx NULL, a server
+ *   context, server_name NULL or "" while hostnames are checked; -ENOTSOCK
+ *   s's fd is not a socket; -EBUSY s carries a session already; -ENOMEM;
+ *   -EOPNOTSUPP; -EPERM outside a task. spool_stream_tls_error(s) says why.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_tls_connect(spool_stream *s, spool_tls_ctx *ctx, const char *server_name);
+
+/* Starts TLS as a server on s (an accepted socket) and runs the
+ * handshake; as spool_stream_tls_connect otherwise.
+ * Errors: as spool_stream_tls_connect; -EINVAL a client context.
+ * Context: task context; may suspend. */
+SPOOL_API int spool_stream_tls_accept(spool_stream *s, spool_tls_ctx *ctx);
+
+/* Sends close_notify (the clean end of the TLS stream) and returns: the
+ * peer's close_notify is not waited for (reads may still see it, as 0).
+ * Later writes return -EPIPE. Call it before closing a connection whose
+ * end matters to the peer; then free the session.
+ * Returns: 0. Errors: the I/O calls' (the session is broken then);
+ *   -ECONNABORTED the session failed or broke before; -EINVAL s NULL or
+ *   without a session; -EOPNOTSUPP; -EPERM outside a task.
+ * Context: task context, the stream's writer; may suspend. */
+SPOOL_API int spool_stream_tls_shutdown(spool_stream *s);
+
+/* Frees s's session (nothing is sent: call spool_stream_tls_shutdown
+ * first for a clean close); s is a plain stream again, with nothing
+ * buffered. s NULL or without a session: nothing.
+ * Context: any thread, with no read or write of s running. */
+SPOOL_API void spool_stream_tls_free(spool_stream *s);
+
+/* Returns: the ALPN protocol chosen in s's handshake (NUL-terminated,
+ * owned by the session), or NULL if none was (or no session).
+ * Context: any thread, after the handshake. */
+SPOOL_API const char *spool_stream_tls_alpn(const spool_stream *s);
+
+/* Returns: the reason of the last failure of s's session — a handshake
+ * refused ("certificate verify failed: hostname mismatch", "...:
+ * certificate has expired"), an OpenSSL error, "unexpected EOF (no
+ * close_notify)", "write interrupted mid-record" — or NULL if none (or
+ * no session). Owned by the session: valid until it is freed.
+ * Context: any thread, not racing a read or write of s. */
+SPOOL_API const char *spool_stream_tls_error(const spool_stream *s);
 
 /* ======================================================================
  * Signals (asyncio's add_signal_handler, as a wait)

@@ -88,6 +88,7 @@ extern "C" {
     FIELD(spool_stream, size)                                                        \
     FIELD(spool_stream, start)                                                       \
     FIELD(spool_stream, end)                                                         \
+    FIELD(spool_stream, tls)                                                         \
     STRUCT(spool_stdio)                                                              \
     STRUCT(spool_process_options)                                                    \
     FIELD(spool_process_options, env)                                                \
@@ -161,6 +162,11 @@ typedef char spool_layout_version_chars[sizeof SPOOL_VERSION_STRING];
     VALUE(SPOOL_DEFAULT_STACK_SIZE)                                                  \
     VALUE(SPOOL_MIN_STACK_SIZE)                                                      \
     VALUE(SPOOL_MAX_STACK_SIZE)                                                      \
+    VALUE(SPOOL_TLS_CLIENT)                                                          \
+    VALUE(SPOOL_TLS_SERVER)                                                          \
+    VALUE(SPOOL_TLS_VERIFY_PEER)                                                     \
+    VALUE(SPOOL_TLS_VERIFY_HOSTNAME)                                                 \
+    VALUE(SPOOL_TLS_REQUIRE_PEER_CERT)                                               \
     VALUE(SPOOL_SEM_MAX)                                                             \
     VALUE(SPOOL_FOREVER)                                                             \
     VALUE(SPOOL_DEBUG_SLOW_NS)                                                       \
