@@ -162,7 +162,7 @@ spool_try_libfuzzer() {
 # The aarch64 stage: Debian's cross compiler, qemu-user, and the arm64
 # builds of the libraries spool and its tests link (multiarch packages).
 SPOOL_AARCH64_DEPS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static liburing-dev:arm64 check:arm64
-                    libstdc++6:arm64)
+                    libstdc++6:arm64 libssl-dev:arm64)
 
 spool_ensure_aarch64_deps() {
     if ! command -v dpkg-query >/dev/null 2>&1; then
