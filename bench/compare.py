@@ -505,6 +505,7 @@ def run_w6_server(label, impl, variant, argv, client, dur, conns, timeout, json_
                "connections": conns, "duration_s": dur,
                "msgs_per_s": (crow or {}).get("msgs_per_s", 0),
                "p50_us": (crow or {}).get("p50_us", 0), "p99_us": (crow or {}).get("p99_us", 0),
+               "p999_us": (crow or {}).get("p999_us", 0),
                "server_cpu_us_per_msg": round((cpu1 - cpu0) * 1e6 / msgs, 2) if msgs and None not in (cpu0, cpu1) else 0.0,
                "ok": bool(ok)}
         row = with_backend(row, serr)
@@ -615,7 +616,7 @@ def io_uring_twin(r, key):
 def print_w6_table(r, drivers):
     base = r.get("asyncio streams")
     both = len(drivers) > 1
-    head = (["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "server CPU us/msg",
+    head = (["W6 tcp_echo server", "msgs/s", "p50 us", "p99 us", "p999 us", "server CPU us/msg",
              "msgs/s vs asyncio streams", "CPU/msg vs asyncio streams"]
             + vs_io_uring(drivers, "msgs/s") + vs_io_uring(drivers, "CPU/msg")
             + (["msgs/s vs best peer"] if peer_keys(r) else []))
@@ -627,11 +628,11 @@ def print_w6_table(r, drivers):
         if peer_keys(r):
             vs.append(vs_best_peer(run, r))
         if run.status != "ok":
-            rows.append([key, run.status.upper()] + ["-"] * (3 + len(vs)))
+            rows.append([key, run.status.upper()] + ["-"] * (4 + len(vs)))
             continue
         x = run.row
         rows.append([key, f"{x['msgs_per_s']:.0f}", f"{x['p50_us']:.0f}", f"{x['p99_us']:.0f}",
-                     f"{x['server_cpu_us_per_msg']:.2f}"] + vs)
+                     f"{x.get('p999_us', 0):.0f}", f"{x['server_cpu_us_per_msg']:.2f}"] + vs)
     print_grid(head, rows,
                "W6: one load client (bench/echo_client) for every server; server CPU = its utime+stime "
                "over the client's run / messages echoed. epoll / io_uring: a row on epoll against the "
@@ -778,7 +779,7 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
                              f"{scheme}://127.0.0.1:{port}/plaintext"], min(timeout, 60))
             cpu0 = proc_cpu_s(p.pid)
             cmd = [wrk, "-t", str(HTTP_WRK_THREADS), "-c", str(conns), "-d", f"{dur}s", "--latency",
-                   f"{scheme}://127.0.0.1:{port}/plaintext"]
+                   "-s", os.path.join(HERE, "wrk_latency.lua"), f"{scheme}://127.0.0.1:{port}/plaintext"]
             t0 = time.perf_counter()
             rc, text, wrk_err = run_capture(cmd, min(timeout, dur + 60))
             wall = time.perf_counter() - t0
@@ -795,6 +796,9 @@ def run_http_server(label, impl, variant, argv, workers, wrk, dur, conns, timeou
                        "peak_rss_kib": proc_hwm_kib(p.pid), "base_rss_kib": base,
                        "workers": workers, "ok": errors == 0 and http_get(port, cafile=cafile) is None,
                        "req_per_s": round(rps, 1), "p50_us": p50, "p99_us": p99}
+                m = re.search(r"^p999_us (\d+)$", text, re.M)  # bench/wrk_latency.lua
+                if m:
+                    row["p999_us"] = float(m.group(1))
                 if cpu0 is not None and cpu1 is not None and total:
                     row["server_cpu_us_per_req"] = round((cpu1 - cpu0) * 1e6 / total, 2)
                 if errors:
@@ -929,17 +933,17 @@ def run_https(build, py, uv, quick, timeout, json_file, drivers):
 def print_http_table(r, drivers, workload="HTTP http_plaintext"):
     bases = [k for k in ("asyncio protocol", "uvloop protocol", "go", "tokio") if k in r]
     both = len(drivers) > 1
-    head = ([f"{workload} server", "req/s", "p50 us", "p99 us", "server CPU us/req", "peak RSS"]
+    head = ([f"{workload} server", "req/s", "p50 us", "p99 us", "p999 us", "server CPU us/req", "peak RSS"]
             + [f"vs {b}" for b in bases] + vs_io_uring(drivers, "req/s"))
     rows = []
     for key, run in r.items():
         sides = [r[b] for b in bases] + ([io_uring_twin(r, key)] if both else [])
         vs = [ratio(run, b, "req_per_s", 2) for b in sides]
         if run.status != "ok":
-            rows.append([key, run.status.upper()] + ["-"] * 4 + vs)
+            rows.append([key, run.status.upper()] + ["-"] * 5 + vs)
             continue
         x = run.row
-        rows.append([key, f"{x['req_per_s']:,.0f}", str(x["p50_us"]), str(x["p99_us"]),
+        rows.append([key, f"{x['req_per_s']:,.0f}", str(x["p50_us"]), str(x["p99_us"]), str(x.get("p999_us", "-")),
                      str(x.get("server_cpu_us_per_req", "-")), fmt_kib(x["peak_rss_kib"])] + vs)
     if rows:
         print_grid(head, rows,
