@@ -30,9 +30,16 @@
 SPOOL_DEPS=(cmake gcc g++ make pkg-config liburing-dev check python3 libssl-dev openssl curl)
 _spool_apt_updated=0
 
-# spool__installed PKG: true if dpkg says "install ok installed".
+# spool__installed PKG: true if dpkg says "install ok installed" for PKG
+# (PKG:ARCH as named; a bare name: the native architecture's, or an
+# architecture-independent one, even when another architecture's copy is
+# also there, as the aarch64 stage's multiarch packages are).
 spool__installed() {
-    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+    case "$1" in
+        *:*) dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -qx "install ok installed" ;;
+        *) dpkg-query -W -f='${Architecture} ${Status}\n' "$1" 2>/dev/null \
+               | grep -Eqx "($(dpkg --print-architecture)|all) install ok installed" ;;
+    esac
 }
 
 # spool__missing PKG...: prints the packages that are not installed.
