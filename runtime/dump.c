@@ -685,7 +685,12 @@ void spool__dump_signal_stop(spool__runtime *rt)
     struct spool__dump_signal *s = rt->dump_signal;
     if (!s)
         return;
-    sigaction(SIGQUIT, &s->old, NULL);
+    /* The disposition SIGQUIT had goes back only if ours is still the
+     * one in force: a handler the program installed during the run is
+     * its choice, kept (the fd below closes all the same). */
+    struct sigaction now;
+    if (sigaction(SIGQUIT, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) && now.sa_handler == on_sigquit)
+        sigaction(SIGQUIT, &s->old, NULL);
     atomic_store_explicit(&s->quit, true, memory_order_release);
     uint64_t one = 1;
     ssize_t w = write(s->efd, &one, sizeof one);

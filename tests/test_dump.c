@@ -563,6 +563,41 @@ START_TEST(sigquit_is_left_alone_without_debug_mode_and_put_back_after_it)
 }
 END_TEST
 
+static void mark_handler_2(int sig)
+{
+    (void)sig;
+}
+
+/* Installs the program's own SIGQUIT handler during a debug run. */
+static int main_installs_handler(void *arg)
+{
+    (void)arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mark_handler_2;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGQUIT, &sa, NULL);
+}
+
+START_TEST(a_sigquit_handler_the_program_installs_during_a_debug_run_is_kept)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mark_handler;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGQUIT, &sa, NULL), 0);
+    spool_config cfg = {.workers = 2, .debug = 1};
+    ck_assert_int_eq(spool_run(main_installs_handler, NULL, &cfg), 0);
+    struct sigaction after;
+    sigaction(SIGQUIT, NULL, &after);
+    ck_assert(after.sa_handler == mark_handler_2); /* the program's choice, not the one before the run */
+    /* And the next debug run still takes SIGQUIT, and gives it back. */
+    ck_assert_int_eq(spool_run(main_sees_handler, (void *)mark_handler_2, &cfg), 0);
+    sigaction(SIGQUIT, NULL, &after);
+    ck_assert(after.sa_handler == mark_handler_2);
+}
+END_TEST
+
 /* ---- SIGQUIT across start-up and shutdown ------------------------------------- */
 
 /* The storm child (this binary run with --sigquit-storm-child): SIGQUIT
@@ -697,6 +732,7 @@ static Suite *dump_suite(void)
     ADD_TEST(s, a_worker_whose_task_never_waits_is_reported_not_waited_for);
     ADD_TEST(s, sigquit_in_debug_mode_prints_the_dump_and_the_process_keeps_running);
     ADD_TEST(s, sigquit_is_left_alone_without_debug_mode_and_put_back_after_it);
+    ADD_TEST(s, a_sigquit_handler_the_program_installs_during_a_debug_run_is_kept);
     ADD_TEST(s, sigquit_while_runtimes_start_and_end_neither_hangs_nor_touches_other_fds);
     ADD_TEST(s, a_null_stream_is_einval_and_outside_a_task_eperm);
     return s;

@@ -1243,8 +1243,9 @@ SPOOL_API int spool_stats(struct spool_stats *out);
  * nor detached, when the runtime ends. In debug mode SIGQUIT (Ctrl-\)
  * prints spool_dump on stderr and the program keeps running (Go prints
  * its goroutines and exits); the disposition SIGQUIT had is back when
- * spool_run returns. Without debug mode spool leaves SIGQUIT alone, and
- * only one runtime of a process at a time holds it. */
+ * spool_run returns, unless the program installed its own meanwhile
+ * (kept). Without debug mode spool leaves SIGQUIT alone, and only one
+ * runtime of a process at a time holds it. */
 #define SPOOL_DEBUG_SLOW_NS (100 * SPOOL_MSEC)
 
 /* Prints every task of the current runtime to out, asyncio's
