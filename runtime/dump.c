@@ -83,9 +83,13 @@
  *     with -rdynamic (CMake: ENABLE_EXPORTS), and static functions never
  *     are; those print as object+offset, for addr2line.
  *   - A task's age counts from its first run, read from its worker's last
- *     clock reading (workers read the clock for timers and fairness at
- *     least every 61 ticks, and whenever they park): no clock read is
- *     added to any path.
+ *     clock reading (firing timers, the fairness tick's starvation check,
+ *     parking, debug mode's slow-task check): no clock read is added to
+ *     any path. So an age is an upper bound: a worker that runs tasks back
+ *     to back with no timer pending, and finds the global queue non-empty
+ *     at each fairness tick (which then skips the starvation check), does
+ *     not read the clock at all, and dates its new tasks back to its last
+ *     reading.
  *
  * Who may call: spool_dump, from a task (the caller is shown running,
  * with its own backtrace); spool__dump, from a thread outside the pool
