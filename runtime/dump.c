@@ -295,8 +295,9 @@ struct dump_ctx {
     bool *stopped;                 /* per worker; a late stop is noted (moving_worker_of) */
     uint32_t g;                    /* the stop's generation */
     /* Per worker that did not stop: the task it was running when the
-     * dump gave up waiting (NULL: none). */
-    spool_task *late[SPOOL_MAX_WORKERS];
+     * dump gave up waiting (NULL: none). On the heap, with `stopped`:
+     * the caller may be a task on the smallest stack. */
+    spool_task **late;
     uint64_t now;
     unsigned running, runnable, waiting, finished;
 };
@@ -506,10 +507,10 @@ static void dump_record(spool_task *t, void *arg)
 
 /* The dump of rt into f, with the world stopped as far as it would. */
 static void dump_stopped(spool__runtime *rt, FILE *f, spool_task *self, spool__worker *self_worker,
-                         bool stopped[], uint32_t g)
+                         bool stopped[], spool_task *late[], uint32_t g)
 {
     struct dump_ctx c = {.rt = rt, .f = f, .self = self, .self_worker = self_worker, .stopped = stopped,
-                         .g = g, .now = spool_now_ns()};
+                         .g = g, .late = late, .now = spool_now_ns()};
     for (unsigned i = 0; i < rt->nworkers; i++)
         c.late[i] = stopped[i] ? NULL : atomic_load_explicit(&rt->workers[i].shown, memory_order_relaxed);
     fprintf(f, "spool dump: %u workers (%s)", rt->nworkers, spool__backend_name(rt->backend));
@@ -547,15 +548,21 @@ static int dump(spool__runtime *rt, FILE *out, spool_task *self, spool__worker *
 {
     char *text = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
+    bool *stopped = malloc(rt->nworkers * sizeof *stopped);
+    spool_task **late = malloc(rt->nworkers * sizeof *late);
+    FILE *mem = stopped && late ? open_memstream(&text, &len) : NULL;
+    if (!mem) {
+        free(stopped);
+        free(late);
         return -ENOMEM;
-    bool stopped[SPOOL_MAX_WORKERS];
+    }
     uint32_t g = stop_world(rt, self_worker, stopped);
     spool__remote_lock(rt);
-    dump_stopped(rt, mem, self, self_worker, stopped, g);
+    dump_stopped(rt, mem, self, self_worker, stopped, late, g);
     spool__remote_unlock(rt);
     resume_world(rt, g);
+    free(stopped);
+    free(late);
     int rc = fclose(mem) == 0 ? 0 : -ENOMEM;
     if (rc == 0) {
         fwrite(text, 1, len, out);

@@ -705,6 +705,49 @@ START_TEST(sigquit_while_runtimes_start_and_end_neither_hangs_nor_touches_other_
 }
 END_TEST
 
+/* ---- the smallest stack --------------------------------------------------------- */
+
+/* A dump from a task on the smallest stack spool allows, with a task
+ * waiting under a timeout scope (the "%.3f" lines: printf's floating-point
+ * path is the deepest the dump takes) and a hung one to walk. */
+static int scoped_sleeper(void *arg)
+{
+    (void)arg;
+    spool_timeout scope;
+    spool_timeout_enter(&scope, 3600 * SPOOL_SEC);
+    int rc = spool_sleep_ms(3600 * 1000);
+    spool_timeout_exit(&scope);
+    return rc;
+}
+
+static int main_small_stack(void *arg)
+{
+    (void)arg;
+    spool_sem sem = SPOOL_SEM_INIT(0);
+    spool_task *t = spool_spawn(hang_on_semaphore, &sem);
+    spool_task *s = spool_spawn(scoped_sleeper, NULL);
+    ck_assert_int_eq(spool_task_set_name(t, "hang"), 0);
+    ck_assert_int_eq(spool_task_set_name(s, "scoped"), 0);
+    char *p = wait_for_paragraph("hang", "waiting: semaphore");
+    free(p);
+    p = wait_for_paragraph("scoped", ", times out in ");
+    free(p);
+    spool_task_cancel(t);
+    spool_task_cancel(s);
+    ck_assert_int_eq(spool_join(t), -ECANCELED);
+    ck_assert_int_eq(spool_join(s), -ECANCELED);
+    return 0;
+}
+
+START_TEST(a_dump_fits_on_the_smallest_stack)
+{
+    for (unsigned workers = 1; workers <= 4; workers *= 4) {
+        spool_config cfg = {.workers = workers, .stack_size = SPOOL_MIN_STACK_SIZE};
+        ck_assert_int_eq(spool_run(main_small_stack, NULL, &cfg), 0);
+    }
+}
+END_TEST
+
 /* ---- bad input ------------------------------------------------------------------ */
 
 static int main_bad(void *arg)
@@ -734,6 +777,7 @@ static Suite *dump_suite(void)
     ADD_TEST(s, sigquit_is_left_alone_without_debug_mode_and_put_back_after_it);
     ADD_TEST(s, a_sigquit_handler_the_program_installs_during_a_debug_run_is_kept);
     ADD_TEST(s, sigquit_while_runtimes_start_and_end_neither_hangs_nor_touches_other_fds);
+    ADD_TEST(s, a_dump_fits_on_the_smallest_stack);
     ADD_TEST(s, a_null_stream_is_einval_and_outside_a_task_eperm);
     return s;
 }
