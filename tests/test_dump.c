@@ -603,8 +603,8 @@ END_TEST
 /* The storm child (this binary run with --sigquit-storm-child): SIGQUIT
  * sent to the process every few tens of microseconds while it runs many
  * short runtimes in debug mode, so that dumps land while workers are still
- * starting (before their drivers exist) and while spool_run is returning.
- * Between runs SIGQUIT is ours (a no-op), which each run must put back. */
+ * starting (before their drivers exist) and while spool_run is returning,
+ * and while tasks dump too. Between runs SIGQUIT is ours (a no-op), which each run must put back. */
 static _Atomic int storm_stop;
 
 static void storm_noop(int sig)
@@ -625,6 +625,10 @@ static void *storm_killer(void *arg)
 
 static int storm_child_task(void *arg)
 {
+    /* A dump of its own, on stderr (/dev/null), as the SIGQUIT thread's
+     * come: the two kinds of dumper take turns. */
+    if (spool_dump(stderr) != 0)
+        return -1;
     return spool_sleep_ms(1) == 0 ? (int)(intptr_t)arg : -1;
 }
 
