@@ -1270,9 +1270,11 @@ SPOOL_API int spool_stats(struct spool_stats *out);
  * waiting is reported as not stopped, with its task, which is not walked
  * (the rest is then best effort). The text is built in memory and
  * written to out after the workers resume. Returns: 0. Errors: -EINVAL
- * out NULL; -EPERM outside a task; -ENOMEM. Context: task context; not
- * a suspension point (it may block its worker up to the second above);
- * not for signal handlers (debug mode's SIGQUIT does it from a thread). */
+ * out NULL; -EPERM outside a task; -ENOMEM. Context: task context; it
+ * may block its worker up to the second above; it suspends only while
+ * another dump runs (it yields until its turn: the task may resume on
+ * another worker), and is never a cancellation point; not for signal
+ * handlers (debug mode's SIGQUIT does it from a thread). */
 SPOOL_API int spool_dump(FILE *out);
 
 /* ======================================================================
