@@ -63,12 +63,16 @@
  * Limits
  *   - A worker that does not reach a scheduling point within
  *     SPOOL_DUMP_STOP_NS (a task that computes without waiting) is
- *     reported as "did not stop", with its task, which is not walked. The
+ *     reported as "did not stop", with its task, which is not walked (nor
+ *     is it later, when the dumper sees the worker's `shown` move on: on
+ *     a weakly ordered machine that relaxed load orders nothing, unless
+ *     the worker's late stop is seen too, an acquire load that does). The
  *     dump goes on, best effort: that task may still spawn, join or wake
  *     others while the dumper reads (it cannot resume a switched-out task:
  *     its worker stops before the next one). Every word a walk reads is
- *     checked to lie inside the task's own stack first, so a dump never
- *     faults, but what that task changes meanwhile may come out stale.
+ *     checked to lie inside the task's own stack first, and a record's
+ *     stack pointer is read once (stacks stay mapped until the runtime is
+ *     destroyed), so what that task changes meanwhile may come out stale.
  *   - Backtraces follow frame pointers: the library is built with
  *     -fno-omit-frame-pointer (a cost known to be around 1%); a program
  *     built without them shows its frames up to the first of its own
@@ -79,9 +83,13 @@
  *     with -rdynamic (CMake: ENABLE_EXPORTS), and static functions never
  *     are; those print as object+offset, for addr2line.
  *   - A task's age counts from its first run, read from its worker's last
- *     clock reading (workers read the clock for timers and fairness at
- *     least every 61 ticks, and whenever they park): no clock read is
- *     added to any path.
+ *     clock reading (firing timers, the fairness tick's starvation check,
+ *     parking, debug mode's slow-task check): no clock read is added to
+ *     any path. So an age is an upper bound: a worker that runs tasks back
+ *     to back with no timer pending, and finds the global queue non-empty
+ *     at each fairness tick (which then skips the starvation check), does
+ *     not read the clock at all, and dates its new tasks back to its last
+ *     reading.
  *
  * Who may call: spool_dump, from a task (the caller is shown running,
  * with its own backtrace); spool__dump, from a thread outside the pool
@@ -237,12 +245,13 @@ static size_t walk_frames(uintptr_t lo, uintptr_t hi, uintptr_t fp, uintptr_t fi
     return n;
 }
 
-/* The return addresses of switched-out t, from its saved context (the
- * frame of arch/switch_<arch>.S at ctx.sp: saved fp and return address
- * at fixed places). */
-static size_t walk_saved(const spool_task *t, size_t stack_size, uintptr_t pcs[], size_t max)
+/* The return addresses of switched-out t, on stack st, from its saved
+ * context (the frame of arch/switch_<arch>.S at ctx.sp: saved fp and
+ * return address at fixed places). */
+static size_t walk_saved(const spool_task *t, const spool__stack *st, size_t stack_size, uintptr_t pcs[],
+                         size_t max)
 {
-    uintptr_t lo = (uintptr_t)t->stack->base, hi = lo + stack_size;
+    uintptr_t lo = (uintptr_t)st->base, hi = lo + stack_size;
     uintptr_t sp = (uintptr_t)t->ctx.sp;
 #if defined(__x86_64__)
     const size_t frame = 64, fp_at = 48, pc_at = 56; /* switch_x86_64.S: rbp +48, return address +56 */
@@ -283,7 +292,12 @@ struct dump_ctx {
     FILE *f;
     spool_task *self;              /* the calling task, or NULL */
     spool__worker *self_worker;
-    const bool *stopped;           /* per worker */
+    bool *stopped;                 /* per worker; a late stop is noted (moving_worker_of) */
+    uint32_t g;                    /* the stop's generation */
+    /* Per worker that did not stop: the task it was running when the
+     * dump gave up waiting (NULL: none). On the heap, with `stopped`:
+     * the caller may be a task on the smallest stack. */
+    spool_task **late;
     uint64_t now;
     unsigned running, runnable, waiting, finished;
 };
@@ -325,13 +339,13 @@ static const char *const kind_names[SPOOL__WAIT_KINDS] = {
     [SPOOL__WAIT_LISTENER] = "listener (closing)",
 };
 
-/* What parked task t waits on (its wait record, checked to lie on its
- * stack), after "waiting: ". */
-static void print_wait(struct dump_ctx *c, const spool_task *t)
+/* What parked task t, on stack st, waits on (its wait record, checked to
+ * lie on its stack), after "waiting: ". */
+static void print_wait(struct dump_ctx *c, const spool_task *t, const spool__stack *st)
 {
     FILE *f = c->f;
-    uintptr_t lo = (uintptr_t)t->stack->base, hi = lo + c->rt->stack_size;
-    const spool__wait *wt = t->stack->waiting;
+    uintptr_t lo = (uintptr_t)st->base, hi = lo + c->rt->stack_size;
+    const spool__wait *wt = st->waiting;
     /* Current while t is parked (every park sets it, in the wait whose
      * frame is live until the park returns): the check is a guard only.
      * Under ASan the record may live on ASan's fake stack (a heap block,
@@ -402,13 +416,25 @@ static void print_wait(struct dump_ctx *c, const spool_task *t)
         fputs(" (shielded)", f);
 }
 
-/* The worker whose dump_stop-ignoring current task is t, or -1. */
-static int unstopped_worker_of(const struct dump_ctx *c, const spool_task *t)
+/* The worker that did not stop and may be running t (its task when the
+ * dump gave up waiting, or now), or -1. A worker that has stopped since
+ * is counted stopped from here on: its acquire load orders everything it
+ * did, that task's last steps included, before the reads that follow;
+ * without it, seeing `shown` move on (a relaxed load) orders nothing, and
+ * on a weakly ordered machine the task's record and stack could be read
+ * as they were before its last switch. Never the caller's own worker. */
+static int moving_worker_of(struct dump_ctx *c, const spool_task *t)
 {
-    for (unsigned i = 0; i < c->rt->nworkers; i++)
-        if (!c->stopped[i] && &c->rt->workers[i] != c->self_worker &&
-            atomic_load_explicit(&c->rt->workers[i].shown, memory_order_relaxed) == t)
+    for (unsigned i = 0; i < c->rt->nworkers; i++) {
+        if (c->stopped[i])
+            continue;
+        if (atomic_load_explicit(&c->rt->workers[i].dump_stopped, memory_order_acquire) == c->g) {
+            c->stopped[i] = true;
+            continue;
+        }
+        if (c->late[i] == t || atomic_load_explicit(&c->rt->workers[i].shown, memory_order_relaxed) == t)
             return (int)i;
+    }
     return -1;
 }
 
@@ -417,10 +443,10 @@ static void dump_record(spool_task *t, void *arg)
 {
     struct dump_ctx *c = arg;
     FILE *f = c->f;
+    int busy = moving_worker_of(c, t);
     struct spool__join_frame *join = atomic_load_explicit(&t->join, memory_order_relaxed);
     if (join == SPOOL__JOIN_FREED)
         return;
-    int busy = unstopped_worker_of(c, t);
     if (busy >= 0) { /* its worker runs on: only what is atomic */
         c->running++;
         print_task_id(f, t);
@@ -429,8 +455,13 @@ static void dump_record(spool_task *t, void *arg)
     }
     /* Never handed out (slabs are zeroed): no function, no stack. A
      * spawned task has a function until its first run, a stack from then
-     * until it exits, and a join word other than NULL once it has exited. */
-    if (join == NULL && !t->stack && !t->u.start.fn)
+     * until it exits, and a join word other than NULL once it has exited.
+     * The stack pointer is read once: a task of a worker that did not
+     * stop may exit meanwhile (and a second read find NULL); a stack read
+     * stale stays mapped (stacks are unmapped only when the runtime is
+     * destroyed), so what follows cannot fault, only come out stale. */
+    spool__stack *st = t->stack;
+    if (join == NULL && !st && !t->u.start.fn)
         return;
     if (join == SPOOL__JOIN_DONE) {
         c->finished++;
@@ -441,33 +472,33 @@ static void dump_record(spool_task *t, void *arg)
     print_task_id(f, t);
     if (t == c->rt->main_task)
         fputs(" (main)", f);
-    if (!t->stack) {
+    if (!st) {
         c->runnable++;
         fputs(": runnable, not started yet\n", f);
         return;
     }
     fputs(", age ", f);
-    uint64_t started = t->stack->started;
+    uint64_t started = st->started;
     fprintf(f, "%.3f s: ", started && started <= c->now ? (double)(c->now - started) / 1e9 : 0.0);
     uintptr_t pcs[SPOOL_DUMP_MAX_FRAMES];
     size_t n;
     if (t == c->self) {
         c->running++;
         fprintf(f, "running on worker %u (calling spool_dump)\n", c->self_worker->index);
-        uintptr_t lo = (uintptr_t)t->stack->base;
+        uintptr_t lo = (uintptr_t)st->base;
         n = walk_frames(lo, lo + c->rt->stack_size, (uintptr_t)__builtin_frame_address(0), 0, pcs,
                         SPOOL_DUMP_MAX_FRAMES);
     } else {
         uint32_t token = atomic_load_explicit(&t->state, memory_order_relaxed) & SPOOL__TOKEN_MASK;
         if (token == SPOOL__TOKEN_PARKED) {
             c->waiting++;
-            print_wait(c, t);
+            print_wait(c, t, st);
             fputc('\n', f);
         } else {
             c->runnable++;
             fputs("runnable\n", f);
         }
-        n = walk_saved(t, c->rt->stack_size, pcs, SPOOL_DUMP_MAX_FRAMES);
+        n = walk_saved(t, st, c->rt->stack_size, pcs, SPOOL_DUMP_MAX_FRAMES);
     }
     print_frames(f, pcs, n);
 }
@@ -476,10 +507,12 @@ static void dump_record(spool_task *t, void *arg)
 
 /* The dump of rt into f, with the world stopped as far as it would. */
 static void dump_stopped(spool__runtime *rt, FILE *f, spool_task *self, spool__worker *self_worker,
-                         const bool stopped[])
+                         bool stopped[], spool_task *late[], uint32_t g)
 {
     struct dump_ctx c = {.rt = rt, .f = f, .self = self, .self_worker = self_worker, .stopped = stopped,
-                         .now = spool_now_ns()};
+                         .g = g, .late = late, .now = spool_now_ns()};
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        c.late[i] = stopped[i] ? NULL : atomic_load_explicit(&rt->workers[i].shown, memory_order_relaxed);
     fprintf(f, "spool dump: %u workers (%s)", rt->nworkers, spool__backend_name(rt->backend));
     if (self) {
         fputs(", called by ", f);
@@ -496,7 +529,7 @@ static void dump_stopped(spool__runtime *rt, FILE *f, spool_task *self, spool__w
         } else if (stopped[i]) {
             fprintf(f, "stopped between tasks, %u queued\n", (unsigned)spool__deque_len(&w->deque));
         } else {
-            spool_task *cur = atomic_load_explicit(&w->shown, memory_order_relaxed);
+            spool_task *cur = c.late[i];
             fprintf(f, "did not stop within %u ms", (unsigned)(SPOOL_DUMP_STOP_NS / 1000000u));
             if (cur) {
                 fputs(": running ", f);
@@ -515,15 +548,21 @@ static int dump(spool__runtime *rt, FILE *out, spool_task *self, spool__worker *
 {
     char *text = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
+    bool *stopped = malloc(rt->nworkers * sizeof *stopped);
+    spool_task **late = malloc(rt->nworkers * sizeof *late);
+    FILE *mem = stopped && late ? open_memstream(&text, &len) : NULL;
+    if (!mem) {
+        free(stopped);
+        free(late);
         return -ENOMEM;
-    bool stopped[SPOOL_MAX_WORKERS];
+    }
     uint32_t g = stop_world(rt, self_worker, stopped);
     spool__remote_lock(rt);
-    dump_stopped(rt, mem, self, self_worker, stopped);
+    dump_stopped(rt, mem, self, self_worker, stopped, late, g);
     spool__remote_unlock(rt);
     resume_world(rt, g);
+    free(stopped);
+    free(late);
     int rc = fclose(mem) == 0 ? 0 : -ENOMEM;
     if (rc == 0) {
         fwrite(text, 1, len, out);
@@ -657,7 +696,12 @@ void spool__dump_signal_stop(spool__runtime *rt)
     struct spool__dump_signal *s = rt->dump_signal;
     if (!s)
         return;
-    sigaction(SIGQUIT, &s->old, NULL);
+    /* The disposition SIGQUIT had goes back only if ours is still the
+     * one in force: a handler the program installed during the run is
+     * its choice, kept (the fd below closes all the same). */
+    struct sigaction now;
+    if (sigaction(SIGQUIT, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) && now.sa_handler == on_sigquit)
+        sigaction(SIGQUIT, &s->old, NULL);
     atomic_store_explicit(&s->quit, true, memory_order_release);
     uint64_t one = 1;
     ssize_t w = write(s->efd, &one, sizeof one);

@@ -38,7 +38,8 @@ int spool__dump(spool__runtime *rt, FILE *out);
 
 /* Debug mode: SIGQUIT prints a dump on stderr (start: installs the
  * handler and starts the thread that dumps; stop: ends the thread and
- * puts back the disposition SIGQUIT had). Only one runtime of a process
+ * puts back the disposition SIGQUIT had, unless the program installed
+ * another meanwhile). Only one runtime of a process
  * holds SIGQUIT at a time; start does nothing for another. Called by
  * spool_run's thread. start returns 0 or a negative errno (the runtime
  * runs on without it). */

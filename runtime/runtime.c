@@ -353,12 +353,6 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
     atomic_store_explicit(&w0->spawned, 1, memory_order_relaxed);
     w0->lifo = main_task;
 
-    /* Debug mode: SIGQUIT prints spool_dump on stderr (dump.c). Without
-     * it (another runtime holds SIGQUIT, no thread or fd to be had) the
-     * runtime runs all the same. */
-    if (rt->debug)
-        spool__dump_signal_start(rt);
-
     unsigned started = 1;
     for (; started < nworkers; started++) {
         int rc = pthread_create(&rt->workers[started].thread, NULL, worker_thread, &rt->workers[started]);
@@ -368,8 +362,18 @@ int spool_run(spool_fn main_fn, void *arg, const spool_config *cfg)
         }
     }
     int rc = worker_start(w0);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Debug mode: SIGQUIT prints spool_dump on stderr (dump.c). Only
+         * now: worker_start returned after the start latch, so every
+         * worker's driver exists (a dump wakes each one through it; a
+         * zeroed epoll worker's eventfd is fd 0), and the latch and
+         * pthread_create order their fds before the dumping thread's
+         * reads. Without it (another runtime holds SIGQUIT, no thread or
+         * fd to be had) the runtime runs all the same. */
+        if (rt->debug)
+            spool__dump_signal_start(rt);
         spool__worker_loop(w0);
+    }
     worker_finish(w0);
     for (unsigned i = 1; i < started; i++)
         pthread_join(rt->workers[i].thread, NULL);

@@ -16,7 +16,9 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spool/spool.h>
 #include <stdatomic.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,6 +138,9 @@ static int main_hang(void *arg)
     ck_assert_msg(strstr(d, "running on worker"), "%s", d);
     ck_assert_msg(strstr(d, "spool_dump+0x"), "the caller's own frames:\n%s", d);
     ck_assert_msg(strstr(d, "spool dump: ") == d, "%s", d);
+    /* The other workers were parked in their drivers (io_uring or epoll):
+     * the dump woke each one, which stopped. */
+    ck_assert_msg(!strstr(d, "did not stop"), "%s", d);
     free(d);
     spool_task_cancel(t);
     ck_assert_int_eq(spool_join(t), -ECANCELED);
@@ -518,6 +524,8 @@ START_TEST(sigquit_in_debug_mode_prints_the_dump_and_the_process_keeps_running)
     ck_assert_msg(strstr(ebuf, "'hang'"), "%s", ebuf);
     ck_assert_msg(strstr(ebuf, "waiting: semaphore"), "%s", ebuf);
     ck_assert_msg(strstr(ebuf, "hang_on_semaphore+0x"), "%s", ebuf);
+    /* Woken from a thread outside the pool, parked workers stopped. */
+    ck_assert_msg(!strstr(ebuf, "did not stop"), "%s", ebuf);
     /* Still running: it answers, and ends on its own. */
     ck_assert_int_eq(write(in[1], "go\n", 3), 3);
     ck_assert_int_eq(read_until(out[0], obuf, sizeof obuf, &olen, "still running\n"), 0);
@@ -560,6 +568,195 @@ START_TEST(sigquit_is_left_alone_without_debug_mode_and_put_back_after_it)
 }
 END_TEST
 
+static void mark_handler_2(int sig)
+{
+    (void)sig;
+}
+
+/* Installs the program's own SIGQUIT handler during a debug run. */
+static int main_installs_handler(void *arg)
+{
+    (void)arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mark_handler_2;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGQUIT, &sa, NULL);
+}
+
+START_TEST(a_sigquit_handler_the_program_installs_during_a_debug_run_is_kept)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mark_handler;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGQUIT, &sa, NULL), 0);
+    spool_config cfg = {.workers = 2, .debug = 1};
+    ck_assert_int_eq(spool_run(main_installs_handler, NULL, &cfg), 0);
+    struct sigaction after;
+    sigaction(SIGQUIT, NULL, &after);
+    ck_assert(after.sa_handler == mark_handler_2); /* the program's choice, not the one before the run */
+    /* And the next debug run still takes SIGQUIT, and gives it back. */
+    ck_assert_int_eq(spool_run(main_sees_handler, (void *)mark_handler_2, &cfg), 0);
+    sigaction(SIGQUIT, NULL, &after);
+    ck_assert(after.sa_handler == mark_handler_2);
+}
+END_TEST
+
+/* ---- SIGQUIT across start-up and shutdown ------------------------------------- */
+
+/* The storm child (this binary run with --sigquit-storm-child): SIGQUIT
+ * sent to the process every few tens of microseconds while it runs many
+ * short runtimes in debug mode, so that dumps land while workers are still
+ * starting (before their drivers exist) and while spool_run is returning,
+ * and while tasks dump too. Between runs SIGQUIT is ours (a no-op), which each run must put back. */
+static _Atomic int storm_stop;
+
+static void storm_noop(int sig)
+{
+    (void)sig;
+}
+
+static void *storm_killer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&storm_stop)) {
+        kill(getpid(), SIGQUIT);
+        struct timespec ts = {0, 30 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static int storm_child_task(void *arg)
+{
+    /* A dump of its own, on stderr (/dev/null), as the SIGQUIT thread's
+     * come: the two kinds of dumper take turns. */
+    if (spool_dump(stderr) != 0)
+        return -1;
+    return spool_sleep_ms(1) == 0 ? (int)(intptr_t)arg : -1;
+}
+
+static int storm_main(void *arg)
+{
+    (void)arg;
+    spool_task *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spool_spawn(storm_child_task, (void *)(intptr_t)i);
+    for (int i = 0; i < 4; i++)
+        if (spool_join(t[i]) != i)
+            return 1;
+    return 0;
+}
+
+static int run_storm_child(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = storm_noop;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGQUIT, &sa, NULL) != 0)
+        return 10;
+    pthread_t killer;
+    if (pthread_create(&killer, NULL, storm_killer, NULL) != 0)
+        return 11;
+    spool_config cfg = {.workers = 4, .debug = 1};
+    int rc = 0;
+    for (int i = 0; i < (SANITIZED ? 20 : 100) && rc == 0; i++)
+        rc = spool_run(storm_main, NULL, &cfg);
+    atomic_store(&storm_stop, 1);
+    pthread_join(killer, NULL);
+    struct sigaction after;
+    sigaction(SIGQUIT, NULL, &after);
+    if (after.sa_handler != storm_noop)
+        return 12;
+    return rc;
+}
+
+START_TEST(sigquit_while_runtimes_start_and_end_neither_hangs_nor_touches_other_fds)
+{
+    /* stdin is an empty file open for writing: a dump that woke a worker
+     * whose driver did not exist yet would write its eventfd's 8 bytes
+     * to fd 0 (a zeroed worker's), and the file would grow. */
+    char path[] = "/tmp/spool_test_dump_stdinXXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fd, STDIN_FILENO);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDERR_FILENO);
+        unsetenv("SPOOL_DEBUG");
+        const char *argv[] = {self_path, "--sigquit-storm-child", NULL};
+        exec_built(argv);
+        _exit(127);
+    }
+    int status = 0;
+    uint64_t until = spool_now_ns() + HANG_GUARD_NS;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && spool_now_ns() < until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("the storm child hung");
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    ck_assert_msg(st.st_size == 0, "%jd bytes were written to the child's stdin", (intmax_t)st.st_size);
+    close(fd);
+}
+END_TEST
+
+/* ---- the smallest stack --------------------------------------------------------- */
+
+/* A dump from a task on the smallest stack spool allows, with a task
+ * waiting under a timeout scope (the "%.3f" lines: printf's floating-point
+ * path is the deepest the dump takes) and a hung one to walk. */
+static int scoped_sleeper(void *arg)
+{
+    (void)arg;
+    spool_timeout scope;
+    spool_timeout_enter(&scope, 3600 * SPOOL_SEC);
+    int rc = spool_sleep_ms(3600 * 1000);
+    spool_timeout_exit(&scope);
+    return rc;
+}
+
+static int main_small_stack(void *arg)
+{
+    (void)arg;
+    spool_sem sem = SPOOL_SEM_INIT(0);
+    spool_task *t = spool_spawn(hang_on_semaphore, &sem);
+    spool_task *s = spool_spawn(scoped_sleeper, NULL);
+    ck_assert_int_eq(spool_task_set_name(t, "hang"), 0);
+    ck_assert_int_eq(spool_task_set_name(s, "scoped"), 0);
+    char *p = wait_for_paragraph("hang", "waiting: semaphore");
+    free(p);
+    p = wait_for_paragraph("scoped", ", times out in ");
+    free(p);
+    spool_task_cancel(t);
+    spool_task_cancel(s);
+    ck_assert_int_eq(spool_join(t), -ECANCELED);
+    ck_assert_int_eq(spool_join(s), -ECANCELED);
+    return 0;
+}
+
+START_TEST(a_dump_fits_on_the_smallest_stack)
+{
+    for (unsigned workers = 1; workers <= 4; workers *= 4) {
+        spool_config cfg = {.workers = workers, .stack_size = SPOOL_MIN_STACK_SIZE};
+        ck_assert_int_eq(spool_run(main_small_stack, NULL, &cfg), 0);
+    }
+}
+END_TEST
+
 /* ---- bad input ------------------------------------------------------------------ */
 
 static int main_bad(void *arg)
@@ -587,6 +784,9 @@ static Suite *dump_suite(void)
     ADD_TEST(s, a_worker_whose_task_never_waits_is_reported_not_waited_for);
     ADD_TEST(s, sigquit_in_debug_mode_prints_the_dump_and_the_process_keeps_running);
     ADD_TEST(s, sigquit_is_left_alone_without_debug_mode_and_put_back_after_it);
+    ADD_TEST(s, a_sigquit_handler_the_program_installs_during_a_debug_run_is_kept);
+    ADD_TEST(s, sigquit_while_runtimes_start_and_end_neither_hangs_nor_touches_other_fds);
+    ADD_TEST(s, a_dump_fits_on_the_smallest_stack);
     ADD_TEST(s, a_null_stream_is_einval_and_outside_a_task_eperm);
     return s;
 }
@@ -596,5 +796,7 @@ int main(int argc, char **argv)
     self_path = argv[0];
     if (argc == 2 && strcmp(argv[1], "--sigquit-child") == 0)
         return run_child();
+    if (argc == 2 && strcmp(argv[1], "--sigquit-storm-child") == 0)
+        return run_storm_child();
     return check_main(dump_suite, 120);
 }

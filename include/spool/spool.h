@@ -1443,8 +1443,9 @@ SPOOL_API int spool_stats(struct spool_stats *out);
  * nor detached, when the runtime ends. In debug mode SIGQUIT (Ctrl-\)
  * prints spool_dump on stderr and the program keeps running (Go prints
  * its goroutines and exits); the disposition SIGQUIT had is back when
- * spool_run returns. Without debug mode spool leaves SIGQUIT alone, and
- * only one runtime of a process at a time holds it. */
+ * spool_run returns, unless the program installed its own meanwhile
+ * (kept). Without debug mode spool leaves SIGQUIT alone, and only one
+ * runtime of a process at a time holds it. */
 #define SPOOL_DEBUG_SLOW_NS (100 * SPOOL_MSEC)
 
 /* Prints every task of the current runtime to out, asyncio's
@@ -1469,9 +1470,11 @@ SPOOL_API int spool_stats(struct spool_stats *out);
  * waiting is reported as not stopped, with its task, which is not walked
  * (the rest is then best effort). The text is built in memory and
  * written to out after the workers resume. Returns: 0. Errors: -EINVAL
- * out NULL; -EPERM outside a task; -ENOMEM. Context: task context; not
- * a suspension point (it may block its worker up to the second above);
- * not for signal handlers (debug mode's SIGQUIT does it from a thread). */
+ * out NULL; -EPERM outside a task; -ENOMEM. Context: task context; it
+ * may block its worker up to the second above; it suspends only while
+ * another dump runs (it yields until its turn: the task may resume on
+ * another worker), and is never a cancellation point; not for signal
+ * handlers (debug mode's SIGQUIT does it from a thread). */
 SPOOL_API int spool_dump(FILE *out);
 
 /* ======================================================================
