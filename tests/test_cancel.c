@@ -405,11 +405,24 @@ START_TEST(timeout_racing_completion_gives_one_of_the_two_outcomes)
 }
 END_TEST
 
+/* The scenes below need a waiter parked before its deadline, which one
+ * worker cannot promise on a slow machine (a preempted worker, TSan,
+ * qemu): the time from entering the scope to parking may exceed any fixed
+ * timeout. Each scene therefore learns afterwards whether the waiter
+ * parked in time (with one worker, main runs again, or the other task
+ * starts, only once the waiter has parked: a clock reading then that is
+ * still before the deadline proves it), and a scene that could not prove
+ * it is played again with a timeout twice as long. A bug shows in every
+ * scene that did prove it. */
+#define SCENE_FIRST_TIMEOUT_NS (1 * SPOOL_MSEC)
+#define SCENE_LAST_TIMEOUT_NS (2 * SPOOL_SEC)
+
 /* A waiter handed its permit as its deadline passes keeps the permit, and
  * its scope does not report a timeout nobody saw. One worker makes the
  * order certain: main holds the worker past the deadline, then releases. */
 struct late_grant {
     spool_sem sem;
+    uint64_t deadline;
     int acquire_rc, exit_rc, after_rc;
 };
 
@@ -417,26 +430,10 @@ static int acquire_under_scope(void *arg)
 {
     struct late_grant *g = arg;
     spool_timeout to;
-    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
+    spool_timeout_enter_at(&to, g->deadline);
     g->acquire_rc = spool_sem_acquire(&g->sem);
     g->after_rc = spool_sleep_ms(1); /* the scope has expired: this one times out */
     g->exit_rc = spool_timeout_exit(&to);
-    return 0;
-}
-
-static int main_late_grant(void *arg)
-{
-    (void)arg;
-    struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
-    spool_task *t = spool_spawn(acquire_under_scope, &g);
-    spool_yield(); /* it parks in acquire */
-    spin_ns(3 * SPOOL_MSEC); /* past its deadline, without letting the worker fire timers */
-    spool_sem_release(&g.sem);
-    ck_assert_int_eq(spool_join(t), 0);
-    ck_assert_int_eq(g.acquire_rc, 0);          /* handed the permit: success */
-    ck_assert_int_eq(g.after_rc, -ETIMEDOUT);
-    ck_assert_int_eq(g.exit_rc, -ETIMEDOUT);    /* the sleep did time out */
-    ck_assert_uint_eq(spool_sem_value(&g.sem), 0);
     return 0;
 }
 
@@ -444,24 +441,62 @@ static int acquire_only_under_scope(void *arg)
 {
     struct late_grant *g = arg;
     spool_timeout to;
-    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
+    spool_timeout_enter_at(&to, g->deadline);
     g->acquire_rc = spool_sem_acquire(&g->sem);
     g->exit_rc = spool_timeout_exit(&to);
     return 0;
 }
 
+/* Plays one late-grant scene with waiter `fn` and `timeout`: the waiter
+ * parks in acquire, main holds the worker past the deadline, then
+ * releases. Returns 1 if the waiter provably parked before its deadline
+ * (g holds what it saw), 0 if the scene must be played again. */
+static int late_grant_scene(spool_fn fn, struct late_grant *g, uint64_t timeout)
+{
+    *g = (struct late_grant){SPOOL_SEM_INIT(0), spool_now_ns() + timeout, 1, 1, 1};
+    spool_task *t = spool_spawn(fn, g);
+    ck_assert_ptr_nonnull(t);
+    spool_yield(); /* it parks in acquire; main runs again only then */
+    int parked_in_time = spool_now_ns() < g->deadline;
+    while (spool_now_ns() < g->deadline + SPOOL_MSEC)
+        ; /* past its deadline, without letting the worker fire timers */
+    spool_sem_release(&g->sem);
+    ck_assert_int_eq(spool_join(t), 0);
+    return parked_in_time;
+}
+
+static int main_late_grant(void *arg)
+{
+    (void)arg;
+    struct late_grant g;
+    for (uint64_t timeout = SCENE_FIRST_TIMEOUT_NS; timeout <= SCENE_LAST_TIMEOUT_NS; timeout *= 2) {
+        if (!late_grant_scene(acquire_under_scope, &g, timeout))
+            continue;
+        ck_assert_int_eq(g.acquire_rc, 0);          /* handed the permit: success */
+        ck_assert_int_eq(g.after_rc, -ETIMEDOUT);
+        ck_assert_int_eq(g.exit_rc, -ETIMEDOUT);    /* the sleep did time out */
+        ck_assert_uint_eq(spool_sem_value(&g.sem), 0);
+        return 0;
+    }
+    ck_abort_msg("the waiter never parked before its deadline, even given %llu ms",
+                 (unsigned long long)(SCENE_LAST_TIMEOUT_NS / SPOOL_MSEC));
+    return 1;
+}
+
 static int main_late_grant_exit(void *arg)
 {
     (void)arg;
-    struct late_grant g = {SPOOL_SEM_INIT(0), 1, 1, 1};
-    spool_task *t = spool_spawn(acquire_only_under_scope, &g);
-    spool_yield();
-    spin_ns(3 * SPOOL_MSEC);
-    spool_sem_release(&g.sem);
-    ck_assert_int_eq(spool_join(t), 0);
-    ck_assert_int_eq(g.acquire_rc, 0);
-    ck_assert_int_eq(g.exit_rc, 0); /* no wait in the scope reported a timeout */
-    return 0;
+    struct late_grant g;
+    for (uint64_t timeout = SCENE_FIRST_TIMEOUT_NS; timeout <= SCENE_LAST_TIMEOUT_NS; timeout *= 2) {
+        if (!late_grant_scene(acquire_only_under_scope, &g, timeout))
+            continue;
+        ck_assert_int_eq(g.acquire_rc, 0);
+        ck_assert_int_eq(g.exit_rc, 0); /* no wait in the scope reported a timeout */
+        return 0;
+    }
+    ck_abort_msg("the waiter never parked before its deadline, even given %llu ms",
+                 (unsigned long long)(SCENE_LAST_TIMEOUT_NS / SPOOL_MSEC));
+    return 1;
 }
 
 START_TEST(a_waiter_handed_its_permit_as_it_times_out_keeps_it_and_reports_no_timeout)
@@ -473,23 +508,44 @@ END_TEST
 
 /* A child that ends as its joiner's deadline passes: the join succeeds
  * with the child's result, and the scope reports no timeout. One worker:
- * the child holds it past the deadline, then ends. */
+ * the child starts only once main has parked in the join, holds the
+ * worker past the deadline, then ends. */
+struct join_scene {
+    uint64_t deadline, started;
+};
+
 static int busy_then_42(void *arg)
 {
-    (void)arg;
-    spin_ns(3 * SPOOL_MSEC);
+    struct join_scene *j = arg;
+    j->started = spool_now_ns();
+    while (spool_now_ns() < j->deadline + SPOOL_MSEC)
+        ;
     return 42;
 }
 
 static int main_join_at_deadline(void *arg)
 {
     (void)arg;
-    spool_task *t = spool_spawn(busy_then_42, NULL);
-    spool_timeout to;
-    spool_timeout_enter(&to, 1 * SPOOL_MSEC);
-    ck_assert_int_eq(spool_join(t), 42);
-    ck_assert_int_eq(spool_timeout_exit(&to), 0);
-    return 0;
+    for (uint64_t timeout = SCENE_FIRST_TIMEOUT_NS; timeout <= SCENE_LAST_TIMEOUT_NS; timeout *= 2) {
+        struct join_scene j = {spool_now_ns() + timeout, 0};
+        spool_task *t = spool_spawn(busy_then_42, &j);
+        ck_assert_ptr_nonnull(t);
+        spool_timeout to;
+        spool_timeout_enter_at(&to, j.deadline);
+        int rc = spool_join(t);
+        int exit_rc = spool_timeout_exit(&to);
+        /* The join has waited for the child either way: j is complete. */
+        if (j.started >= j.deadline) { /* main may have parked too late */
+            ck_assert(rc == 42 || rc == -ETIMEDOUT);
+            continue;
+        }
+        ck_assert_int_eq(rc, 42);
+        ck_assert_int_eq(exit_rc, 0);
+        return 0;
+    }
+    ck_abort_msg("the joiner never parked before its deadline, even given %llu ms",
+                 (unsigned long long)(SCENE_LAST_TIMEOUT_NS / SPOOL_MSEC));
+    return 1;
 }
 
 START_TEST(a_join_whose_child_ends_as_the_deadline_passes_gets_the_result)
