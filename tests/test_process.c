@@ -266,26 +266,42 @@ END_TEST
 
 /* ---- spawn errors ------------------------------------------------------------------ */
 
-static int main_missing(void *arg)
+/* spool_process_spawn(p, argv, opt) must fail with err, leaving p
+ * empty. Under qemu-user (an emulated test run) a failed exec cannot be
+ * seen: qemu runs posix_spawn's CLONE_VFORK child as a fork, so glibc
+ * learns nothing of the exec and the child exits 127 instead; there that
+ * outcome is accepted too (and the child reaped). */
+static void expect_spawn_fails(const char *const argv[], const spool_process_options *opt, int err)
 {
-    (void)arg;
-    int fds = count_fds();
     spool_process p;
-    const char *abs[] = {"/nonexistent/spool-no-such-program", NULL};
-    ck_assert_int_eq(spool_process_spawn(&p, abs, &pipes_all), -ENOENT);
+    int rc = spool_process_spawn(&p, argv, opt);
+    if (SPOOL_TEST_EMULATOR[0] && rc == 0) {
+        int st = spool_process_close(&p);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 127, "status %d", st);
+        return;
+    }
+    ck_assert_int_eq(rc, err);
     ck_assert_int_eq(p.pid, -1);
     ck_assert_int_eq(p.stdin_fd, -1);
     ck_assert_int_eq(p.stdout_fd, -1);
     ck_assert_int_eq(p.stderr_fd, -1);
     ck_assert_int_eq(spool_process_close(&p), -EINVAL); /* nothing to close */
+}
+
+static int main_missing(void *arg)
+{
+    (void)arg;
+    int fds = count_fds();
+    const char *abs[] = {"/nonexistent/spool-no-such-program", NULL};
+    expect_spawn_fails(abs, &pipes_all, -ENOENT);
     const char *in_path[] = {"spool-no-such-program", NULL};
-    ck_assert_int_eq(spool_process_spawn(&p, in_path, &pipes_all), -ENOENT);
+    expect_spawn_fails(in_path, &pipes_all, -ENOENT);
     spool_process_options bad_cwd = pipes_all;
     bad_cwd.cwd = "/nonexistent/spool-dir";
     const char *cat[] = {"/bin/cat", NULL};
-    ck_assert_int_eq(spool_process_spawn(&p, cat, &bad_cwd), -ENOENT);
+    expect_spawn_fails(cat, &bad_cwd, -ENOENT);
     const char *dir[] = {"/", NULL};
-    ck_assert_int_eq(spool_process_spawn(&p, dir, &pipes_all), -EACCES);
+    expect_spawn_fails(dir, &pipes_all, -EACCES);
     ck_assert_int_eq(count_fds(), fds);
     return 0;
 }
