@@ -1,7 +1,7 @@
 /*
  * file.c — file calls. On io_uring each is one operation (io.h), except
- * that open, read and write are first tried without blocking on the
- * worker (nowait.h): an open of a cached path or a read of cached data is
+ * close (close(2) on the worker, on both drivers) and open, read and
+ * write, which are first tried without blocking on the worker (nowait.h): an open of a cached path or a read of cached data is
  * then one system call with no suspension, where the operation would cost
  * the task a park, a batch, a reap and a wake-up for the same work done
  * inline in the kernel. On epoll, ready.c (the same first try, then the
@@ -12,6 +12,7 @@
 #include "ready.h"
 
 #include "driver.h"
+#include "scheduler.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,18 +109,15 @@ int spool_statx(const char *path, int flags, unsigned mask, struct statx *out)
 
 int spool_close(int fd)
 {
-    if (spool__on_epoll())
-        return spool__ready_close(fd);
-    spool__io io;
-    int rc = spool__io_start(&io);
-    if (rc == -EPERM)
-        return rc;
-    if (rc) /* cancelled, timed out, no SQE: cleanup must not leak the fd */
-        return close(fd) < 0 ? -errno : 0;
-    io_uring_prep_close(io.sqe, fd);
-    /* Not a cancellation point once submitted either: a cancel arriving
-     * now waits for the close's own completion (which does not block),
-     * so the fd is closed exactly once whatever happens. */
-    io.wt.shielded = true;
-    return spool__io_finish(&io);
+    /* close(2) on the worker, on both drivers: a close of a regular file,
+     * a pipe or a socket does not block (a file system that flushes on
+     * close, NFS with dirty pages, is the exception: spool_fsync first,
+     * which goes the driver's way). Through the ring it would cost the
+     * task a suspension for the same work done inline in the kernel, and
+     * keep the fd number taken until the completion. Not a cancellation
+     * point: cleanup in a cancelled task must close, exactly once. */
+    spool__worker *w = spool__worker_current();
+    if (!w || !w->current)
+        return -EPERM;
+    return close(fd) < 0 ? -errno : 0;
 }

@@ -14,10 +14,13 @@
  * and runs in a task. Arguments arrive checked (file.c).
  *
  * Fairness: a call done here does not suspend, so a task reading a cached
- * file in a loop would keep its worker from every other task. Every
- * SPOOL__NOWAIT_BUDGET-th call on a worker goes the driver's way instead,
- * which suspends the caller and lets the others run (Tokio's cooperative
- * budget is the same size: 128 operations per task poll).
+ * file in a loop would keep its worker from every other task. A task's
+ * SPOOL__NOWAIT_BUDGET-th such call in a row on a worker first yields,
+ * which lets the others run (Tokio's cooperative budget is the same size: 128 operations
+ * per task poll). A yield, not the driver's way: that would park the
+ * caller in I/O (on epoll, a thread hand-off), and while callers holding
+ * a semaphore's permits are parked, every task behind them starts and
+ * parks on the semaphore with a stack of its own (W7: 10,000 of them).
  */
 #ifndef SPOOL_NOWAIT_H
 #define SPOOL_NOWAIT_H

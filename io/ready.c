@@ -239,13 +239,6 @@ int spool__ready_statx(const char *path, int flags, unsigned mask, struct statx 
     return on_pool(&c);
 }
 
-int spool__ready_close(int fd)
-{
-    /* Not a cancellation point (as on io_uring): the fd is closed exactly
-     * once, here, on the worker (a close does not wait for I/O). */
-    return close(fd) < 0 ? -errno : 0;
-}
-
 /* ---- sockets ---------------------------------------------------------------- */
 
 int spool__ready_recv(int fd, void *buf, size_t n, int flags)

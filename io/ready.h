@@ -26,7 +26,6 @@ int spool__ready_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 int spool__ready_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
 int spool__ready_fsync(int fd, int datasync);
 int spool__ready_statx(const char *path, int flags, unsigned mask, struct statx *out);
-int spool__ready_close(int fd);
 int spool__ready_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
 int spool__ready_accept(int fd, struct sockaddr *addr, unsigned *addrlen);
 int spool__ready_recv(int fd, void *buf, size_t n, int flags);

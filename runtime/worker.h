@@ -78,7 +78,8 @@ typedef struct spool__worker {
     spool__epoll ep;                  /* epoll */
     unsigned io_inflight;             /* operations submitted on this ring, not reaped (io.c) */
     uint16_t io_seq;                  /* tags user_data (io.c) */
-    unsigned nowait_calls;            /* file calls tried without blocking (io/nowait.c) */
+    spool_task *nowait_task;          /* the task whose file calls done without blocking */
+    unsigned nowait_calls;            /* ... are counted here, in a row (io/nowait.c) */
     spool_task *free_tasks;           /* recycled task records */
     size_t nfree_tasks;               /* how many */
     /* Every record slab this worker allocated: owner pushes (release),

@@ -769,9 +769,12 @@ SPOOL_API int spool_writev(int fd, const struct iovec *iov, int iovcnt, int64_t 
 SPOOL_API int spool_fsync(int fd, int datasync);
 /* statx(AT_FDCWD, path, flags, mask, out). Returns: 0. */
 SPOOL_API int spool_statx(const char *path, int flags, unsigned mask, struct statx *out);
-/* Closes fd through the ring. Not a cancellation point: a cancelled or
- * timed-out task (cleaning up) closes with close(2) instead, at once, so
- * the fd is never leaked. Returns: 0. */
+/* Closes fd: close(2) on the worker, which does not block for a regular
+ * file, a pipe or a socket (a file system that flushes on close, NFS with
+ * dirty pages: spool_fsync first). Not a cancellation point: a cancelled
+ * or timed-out task (cleaning up) closes all the same, so the fd is never
+ * leaked. Returns: 0. Errors: close(2)'s (-EBADF); -EPERM outside a task
+ * (nothing closed). */
 SPOOL_API int spool_close(int fd);
 
 /* socket(domain, type | SOCK_CLOEXEC, protocol). Returns: the fd.
