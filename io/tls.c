@@ -401,6 +401,16 @@ static void break_session(struct spool__tls *t, int rc)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* flush, and a failed flush breaks the session (records may be half
+ * out). Returns: 0, or the send's error. */
+static int flush_or_break(struct spool__tls *t)
+{
+    int rc = flush(t);
+    if (rc < 0)
+        break_session(t, rc);
+    return rc;
+}
+
 /* One recv into `in` (the reader side). Returns the count, 0 at EOF, or
  * the error. */
 static int feed(struct spool__tls *t)
@@ -627,11 +637,9 @@ int spool__tls_write(spool_stream *s, const void *p, size_t n)
         pthread_mutex_unlock(&t->lock);
         if (rc)
             return rc;
-        rc = flush(t);
-        if (rc < 0) {
-            break_session(t, rc);
+        rc = flush_or_break(t);
+        if (rc < 0)
             return rc;
-        }
         done += w;
     }
     return (int)n;
@@ -659,12 +667,7 @@ int spool_stream_tls_shutdown(spool_stream *s)
     pthread_mutex_unlock(&t->lock);
     if (rc)
         return rc;
-    rc = flush(t);
-    if (rc < 0) {
-        break_session(t, rc);
-        return rc;
-    }
-    return 0;
+    return flush_or_break(t);
 }
 
 void spool_stream_tls_free(spool_stream *s)
