@@ -223,12 +223,14 @@ int spool_stats(struct spool_stats *out)
         s->parked = atomic_load_explicit(&w->stat_parked, memory_order_relaxed);
         s->woken = atomic_load_explicit(&w->stat_woken, memory_order_relaxed);
         s->idle = atomic_load_explicit(&w->stat_idle, memory_order_relaxed);
+        s->cpu_yields = atomic_load_explicit(&w->stat_cpu_yields, memory_order_relaxed);
         out->total.spawned += s->spawned;
         out->total.exited += s->exited;
         out->total.stolen += s->stolen;
         out->total.parked += s->parked;
         out->total.woken += s->woken;
         out->total.idle += s->idle;
+        out->total.cpu_yields += s->cpu_yields;
     }
     uint64_t spawned = out->total.spawned + spool__remote_spawned(rt);
     out->alive = spawned > out->total.exited ? spawned - out->total.exited : 0;

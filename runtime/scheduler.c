@@ -52,6 +52,10 @@
  *        search;
  *     7. parking in its driver with the nearest timer as the timeout.
  *   A yield goes to the back of the global FIFO, behind every waiting task.
+ *   On the fairness tick (1.) a worker also yields its thread's CPU to
+ *   the kernel, at most once per SPOOL_CPU_YIELD_NS (give_cpu_if_due), so
+ *   that other threads waiting for that CPU run now instead of at the
+ *   kernel's next tick.
  *   Between two tasks (the top of the loop and of find_work) a worker also
  *   stops while spool_dump reads every task (dump.c: spool__dump_checkpoint,
  *   a relaxed load per tick), and a direct hand-off is refused meanwhile.
@@ -99,7 +103,8 @@
  * global queue every 61 ticks, own deque's top after 1 ms unmoved, timers
  * every 4 ticks while pending, pending SQEs submitted once 32 wait, every
  * 16 ticks, or as soon as no other task is ready (io_due), stack purge up
- * to 64 stacks per park when no timer is due within 1 ms.
+ * to 64 stacks per park when no timer is due within 1 ms, the CPU given
+ * away at most every 500 us.
  */
 #include "scheduler.h"
 
@@ -167,6 +172,21 @@
  * delays work by at most this much. One wake-up a second per idle worker
  * is ~0% CPU. */
 #define SPOOL_PARK_MAX_NS (1000u * 1000u * 1000u)
+/* A worker running tasks gives its CPU away (sched_yield) on a fairness
+ * tick once this long has passed since it last did. Why: a worker whose
+ * ring has completions whenever it looks never sleeps (its waits in the
+ * ring return at once); it keeps its CPU until the kernel's tick preempts
+ * it (every 4 ms at HZ=250), and a thread woken meanwhile on that CPU
+ * waits that long. On a machine shared with anything (W6's load client on
+ * 2 cores: four busy threads on two CPUs) that wait was the replies'
+ * tail: W6 p99 8.0 ms on two workers, exactly two ticks, against 4.6 ms
+ * on one; with the yield, 1.8-2.5 ms, and no more server CPU per message
+ * (its batches grow while it waits). So a wait in the driver does not
+ * count as a yield: it may not have slept. With nothing else runnable the
+ * yield returns at once (~0.3 us per 500 us). The kernel charges CPU time
+ * as before (CFS/EEVDF): the yield changes when others run, not how
+ * much. */
+#define SPOOL_CPU_YIELD_NS (500u * 1000u)
 /* Batch taken from the inject queue at most (half a deque). */
 #define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)
 
@@ -648,6 +668,18 @@ static bool tick_has_duties(spool__worker *w, uint32_t tick)
            io_due(w, tick);
 }
 
+/* Yields w's thread to the kernel's scheduler if SPOOL_CPU_YIELD_NS have
+ * passed since it last did. */
+static void give_cpu_if_due(spool__worker *w)
+{
+    uint64_t now = w->clock_seen = spool_now_ns();
+    if (now - w->last_cpu_yield < SPOOL_CPU_YIELD_NS)
+        return;
+    sched_yield();
+    w->last_cpu_yield = w->clock_seen = spool_now_ns();
+    spool__owner_add(&w->stat_cpu_yields, 1, memory_order_relaxed);
+}
+
 static spool_task *next_task(spool__worker *w)
 {
     ++w->tick;
@@ -657,6 +689,7 @@ static spool_task *next_task(spool__worker *w)
     if (w->timers.len && (w->tick & SPOOL_TIMER_CHECK_MASK) == 0)
         fire_timers(w);
     if (w->tick % SPOOL_GLOBAL_INTERVAL == 0) {
+        give_cpu_if_due(w);
         /* Fairness: the oldest work — the global FIFO, else the top of
          * our own deque if it has waited long — before anything newer. */
         if (spool__deque_len(&w->deque) > 0)
@@ -750,7 +783,7 @@ static void debug_ran(spool__worker *w, spool_task *t)
 void spool__worker_loop(spool__worker *w)
 {
     w->rng = 0x9E3779B97F4A7C15u * (w->index + 1);
-    w->clock_seen = spool_now_ns();
+    w->last_cpu_yield = w->clock_seen = spool_now_ns();
     w->top_seen = -1; /* no top seen yet: the first fairness check starts the clock */
     w->wake_late_ns = (SPOOL_TIMER_SPIN_START_NS - 10u * 1000u) / 2;
     for (;;) {

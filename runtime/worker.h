@@ -58,6 +58,8 @@ typedef struct spool__worker {
     int64_t top_seen;                 /* deque top at the last fairness check */
     uint64_t top_since;               /* when top_seen was first seen there */
     uint64_t idle_since;              /* when the worker last ran out of work; 0: busy */
+    uint64_t last_cpu_yield;          /* when the worker last gave its CPU away, or
+                                       * started (scheduler.c, give_cpu_if_due) */
     uint64_t wake_late_ns;            /* moving average of how late timed waits end */
     uint64_t driver_failing_since;    /* when the driver's waits began to fail; 0: they work */
     uint64_t driver_backoff_ns;       /* the pause after the next failed wait */
@@ -92,7 +94,7 @@ typedef struct spool__worker {
      * here. */
     _Atomic uint64_t spawned, exited;
     /* Counters for spool_stats: owner-written (relaxed), read by anyone. */
-    _Atomic uint64_t stat_stolen, stat_parked, stat_woken, stat_idle;
+    _Atomic uint64_t stat_stolen, stat_parked, stat_woken, stat_idle, stat_cpu_yields;
     uint64_t run_start;               /* debug mode: when the current task was switched in */
     /* The worker's last clock reading (it reads the clock anyway: timers,
      * fairness, parking): a new task's start time (spool__stack.started),

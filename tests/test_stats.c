@@ -3,7 +3,8 @@
  * debug reports, runtime/scheduler.c debug_ran): spawned, exited and alive
  * after spawns and joins (local and from a plain thread), parked and
  * woken under a semaphore ping-pong, stolen after a CPU-heavy fan-out,
- * idle while workers sleep; in debug mode, a task that runs 150 ms
+ * idle while workers sleep, cpu_yields while a worker runs tasks without
+ * a pause; in debug mode, a task that runs 150 ms
  * without a wait point and a task never joined nor detached are reported
  * on stderr, and with debug off nothing is.
  */
@@ -50,6 +51,7 @@ static void check_sums(const struct spool_stats *st)
         sum.parked += st->worker[i].parked;
         sum.woken += st->worker[i].woken;
         sum.idle += st->worker[i].idle;
+        sum.cpu_yields += st->worker[i].cpu_yields;
     }
     ck_assert_uint_eq(sum.spawned, st->total.spawned);
     ck_assert_uint_eq(sum.exited, st->total.exited);
@@ -57,6 +59,7 @@ static void check_sums(const struct spool_stats *st)
     ck_assert_uint_eq(sum.parked, st->total.parked);
     ck_assert_uint_eq(sum.woken, st->total.woken);
     ck_assert_uint_eq(sum.idle, st->total.idle);
+    ck_assert_uint_eq(sum.cpu_yields, st->total.cpu_yields);
     for (unsigned i = st->workers; i < SPOOL_MAX_WORKERS; i++)
         ck_assert_uint_eq(st->worker[i].spawned + st->worker[i].exited + st->worker[i].idle, 0);
 }
@@ -279,6 +282,30 @@ START_TEST(idle_grows_while_the_workers_sleep)
 }
 END_TEST
 
+/* A worker that never runs out of tasks (main yields in a loop for 20 ms
+ * by the clock) gives its CPU to the kernel now and then (every 500 us at
+ * most): at least once, however slow the machine. */
+static int yield_for_20ms(void *arg)
+{
+    (void)arg;
+    struct spool_stats *before = stats_snap();
+    uint64_t until = spool_now_ns() + 20 * SPOOL_MSEC;
+    while (spool_now_ns() < until)
+        ck_assert_int_eq(spool_yield(), 0);
+    struct spool_stats *after = stats_snap();
+    check_sums(after);
+    ck_assert_uint_gt(after->total.cpu_yields, before->total.cpu_yields);
+    free(before);
+    free(after);
+    return 0;
+}
+
+START_TEST(cpu_yields_grow_while_a_worker_never_runs_out_of_tasks)
+{
+    ck_assert_int_eq(run_on(stats_workers[_i], yield_for_20ms, NULL), 0);
+}
+END_TEST
+
 /* ---- debug reports ---------------------------------------------------------------------- */
 
 static int busy_150ms(void *arg)
@@ -434,6 +461,7 @@ static Suite *stats_suite(void)
     ADD_LOOP_TEST(s, parked_and_woken_grow_with_a_semaphore_ping_pong, 3);
     ADD_TEST(s, stolen_grows_after_a_cpu_heavy_fan_out);
     ADD_LOOP_TEST(s, idle_grows_while_the_workers_sleep, 3);
+    ADD_LOOP_TEST(s, cpu_yields_grow_while_a_worker_never_runs_out_of_tasks, 3);
     ADD_LOOP_TEST(s, debug_mode_reports_a_slow_task_and_a_task_never_joined, 3);
     ADD_TEST(s, spool_debug_1_in_the_environment_turns_debug_mode_on);
     ADD_LOOP_TEST(s, without_debug_mode_nothing_is_reported, 3);

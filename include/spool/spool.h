@@ -181,7 +181,16 @@ typedef struct spool_config {
  *   -ENOMEM, -EAGAIN, or the errno of a failed driver set-up (-EPERM,
  *   -ENOSYS for io_uring forced where it is refused) or thread creation.
  * Context: any thread that is not a spool worker. Blocks the caller, whose
- *   thread becomes worker 0 for the duration. */
+ *   thread becomes worker 0 for the duration.
+ * Sharing the CPUs: a worker running tasks gives its CPU to the threads
+ *   waiting for it (sched_yield) between two tasks, at most once every
+ *   500 us, and carries on when the kernel gives it back (at once if
+ *   nobody waits). A worker that never runs out of tasks (a busy server
+ *   whose completions keep coming) would otherwise keep its CPU until the
+ *   kernel's next tick (4 ms at HZ=250), and the threads beside the
+ *   runtime (a load client, a sidecar, the program's own), and the
+ *   replies that wait on them, would wait that long. Cost: one system
+ *   call per 500 us of work (spool_worker_stats.cpu_yields counts them). */
 SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
 
 /* Creates a task that will run fn(arg) on some worker of the current
@@ -1411,6 +1420,8 @@ typedef struct spool_worker_stats {
     uint64_t parked;       /* task suspensions (waits that switched out) */
     uint64_t woken;        /* tasks made runnable by a wake-up */
     uint64_t idle;         /* times the worker parked for lack of work */
+    uint64_t cpu_yields;   /* times the worker gave its CPU to other threads
+                            * (sched_yield; spool_run, "Sharing the CPUs") */
 } spool_worker_stats;
 
 /* A snapshot of the current runtime's counters (spool_stats). */

@@ -116,6 +116,7 @@ extern "C" {
     FIELD(spool_worker_stats, parked)                                                \
     FIELD(spool_worker_stats, woken)                                                 \
     FIELD(spool_worker_stats, idle)                                                  \
+    FIELD(spool_worker_stats, cpu_yields)                                            \
     STRUCT(struct spool_stats)                                                       \
     FIELD(struct spool_stats, workers)                                               \
     FIELD(struct spool_stats, backend)                                               \
