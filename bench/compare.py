@@ -11,7 +11,9 @@ SPOOL_BACKEND=io_uring, then SPOOL_BACKEND=epoll in its environment; its
 JSON row carries "backend", the driver it says it ran on (a row on the
 other driver than asked is a failure). The tables show both, the ratio of
 epoll to io_uring, and each driver's ratio against asyncio (and uvloop).
-The other sides run once. Where io_uring is refused (spool_run fails when
+The other sides run once. The servers (W6, HTTP, HTTPS) run in 3 rounds
+(1 with --quick), every server once per round, and each keeps its median
+round (SERVER_ROUNDS, median_of_rounds). Where io_uring is refused (spool_run fails when
 it is forced, -EPERM under a seccomp filter), the io_uring rows are
 skipped with a note.
 
@@ -30,7 +32,7 @@ under qemu-user (bench/run --arch aarch64), whose figures mean nothing (only
 that everything runs and checks out does).
 
 Every program prints one JSON line; each line received is appended to
---json FILE (truncated first). A program that is missing, fails, times out or
+--json FILE (truncated first); of a server, only its median round's. A program that is missing, fails, times out or
 reports ok:false makes this script exit 1, after everything has been printed.
 """
 import argparse
@@ -566,6 +568,47 @@ def on_driver(run, driver):
     return run
 
 
+# Rounds of the server workloads (W6, HTTP, HTTPS). The machines are shared
+# and noisy: one 5 s sample of a server moved by up to 2x between two runs
+# of bench/run (Tokio's W6: 70.7k and 141k msgs/s the same day). So every
+# server runs once per round, the rounds one after the other (each round
+# runs every server, so a slow spell of the machine hits them all alike),
+# and each server's row is its median round by throughput (the whole row
+# of that round: its latencies and CPU go with it).
+SERVER_ROUNDS = {"full": 3, "quick": 1}
+
+
+def median_of_rounds(servers, rounds, metric, json_file):
+    """Runs servers (key -> fn(json_file) -> Run) `rounds` times, all of
+    them in each round, in order. Returns {key: Run}: the round with the
+    median `metric` of a server whose every round was ok (its row gets
+    "rounds" and "<metric>_rounds", every round's figure), else its first
+    round that was not ok. Writes the rows returned to json_file."""
+    runs = {key: [] for key in servers}
+    for i in range(rounds):
+        if rounds > 1:
+            out(f"  -- round {i + 1} of {rounds}")
+        for key, fn in servers.items():
+            runs[key].append(fn(None))
+    r = {}
+    for key, rs in runs.items():
+        bad = [x for x in rs if x.status != "ok"]
+        if bad:
+            r[key] = bad[0]
+        else:
+            rs = sorted(rs, key=lambda x: x.row.get(metric, 0))
+            r[key] = rs[(len(rs) - 1) // 2]
+            if rounds > 1:
+                r[key].row["rounds"] = rounds
+                r[key].row[f"{metric}_rounds"] = [x.row.get(metric, 0) for x in runs[key]]
+        if r[key].row is not None and json_file is not None:
+            json_file.write(json.dumps(r[key].row) + "\n")
+            json_file.flush()
+    if rounds > 1:
+        out(f"  (each row below: the server's median round of {rounds}, by {metric})")
+    return r
+
+
 # The kernel floor of each driver: a raw single-threaded server (bench/echo_floor.c)
 # doing only the recv and the send of each message, so every run shows how
 # much of the servers' CPU per message is loopback TCP that no server avoids.
@@ -583,28 +626,30 @@ def run_w6(build, py, uv, quick, timeout, json_file, drivers):
     client = os.path.join(build, "bench", "echo_client")
     script = os.path.join(HERE, "asyncio", "w6_echo_server.py")
     echo = os.path.join(build, "examples", "echo_server")
-    r = {}
+    servers = {}  # key -> fn(json_file) -> Run
     for workers in ([], ["--workers", "1"]):
         for d in drivers:
             key = " ".join(["spool", d] + workers)
-            r[key] = on_driver(run_w6_server(key, "spool", "", [echo] + workers, client, dur, conns,
-                                             timeout, json_file, driver_env(d)), d)
+            servers[key] = (lambda jf, key=key, workers=workers, d=d: on_driver(
+                run_w6_server(key, "spool", "", [echo] + workers, client, dur, conns, timeout, jf,
+                              driver_env(d)), d))
     for d in drivers:
         impl, mode = W6_FLOORS[d]
         key = f"raw {d} (floor)"
-        r[key] = run_w6_server(key, impl, "recv", [os.path.join(build, "bench", "echo_floor"), "--mode", mode],
-                               client, dur, conns, timeout, json_file)
+        servers[key] = (lambda jf, key=key, impl=impl, mode=mode: run_w6_server(
+            key, impl, "recv", [os.path.join(build, "bench", "echo_floor"), "--mode", mode],
+            client, dur, conns, timeout, jf))
     for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
         for v in ("streams", "protocol"):
-            r[f"{loop} {v}"] = run_w6_server(f"{loop} {v}", loop, v,
-                                             [py, script, "--variant", v, "--loop", loop],
-                                             client, dur, conns, timeout, json_file)
+            servers[f"{loop} {v}"] = (lambda jf, loop=loop, v=v: run_w6_server(
+                f"{loop} {v}", loop, v, [py, script, "--variant", v, "--loop", loop],
+                client, dur, conns, timeout, jf))
     for impl, exe in peer_sides().items():
         for workers in ([], ["--workers", "1"]):
             key = " ".join([impl] + workers)
-            r[key] = run_w6_server(key, impl, "", [exe, "echo_server"] + workers, client, dur, conns,
-                                   timeout, json_file)
-    return r
+            servers[key] = (lambda jf, key=key, impl=impl, exe=exe, workers=workers: run_w6_server(
+                key, impl, "", [exe, "echo_server"] + workers, client, dur, conns, timeout, jf))
+    return median_of_rounds(servers, SERVER_ROUNDS["quick" if quick else "full"], "msgs_per_s", json_file)
 
 
 def io_uring_twin(r, key):
@@ -850,23 +895,24 @@ def run_http(build, py, uv, quick, timeout, json_file, drivers):
         out("  skipped: wrk is not installed (bench/run installs it as root; else: "
             "sudo apt-get install -y wrk)")
         return {}
-    r = {}
+    servers = {}  # key -> fn(json_file) -> Run
     script = os.path.join(HERE, "asyncio", "http_server.py")
     ncpu = os.cpu_count() or 1
     for d in drivers:
-        r[f"spool {d}"] = on_driver(run_http_server(f"spool {d}", "spool", "",
-                                                    [os.path.join(build, "examples", "http_server")], ncpu,
-                                                    wrk, dur, conns, timeout, json_file, driver_env(d)), d)
+        servers[f"spool {d}"] = (lambda jf, d=d: on_driver(run_http_server(
+            f"spool {d}", "spool", "", [os.path.join(build, "examples", "http_server")], ncpu,
+            wrk, dur, conns, timeout, jf, driver_env(d)), d))
     for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
-        r[f"{loop} protocol"] = run_http_server(f"{loop} protocol", loop, "protocol",
-                                                [py, script, "--loop", loop], 1, wrk, dur, conns, timeout,
-                                                json_file)
+        servers[f"{loop} protocol"] = (lambda jf, loop=loop: run_http_server(
+            f"{loop} protocol", loop, "protocol", [py, script, "--loop", loop], 1, wrk, dur, conns,
+            timeout, jf))
     for impl, exe in peer_sides().items():
         for workers in ([], ["--workers", "1"]):
             key = " ".join([impl] + workers)
-            r[key] = run_http_server(key, impl, "", [exe, "http_server"] + workers,
-                                     server_workers(impl, workers), wrk, dur, conns, timeout, json_file)
-    return r
+            servers[key] = (lambda jf, key=key, impl=impl, exe=exe, workers=workers: run_http_server(
+                key, impl, "", [exe, "http_server"] + workers, server_workers(impl, workers), wrk, dur,
+                conns, timeout, jf))
+    return median_of_rounds(servers, SERVER_ROUNDS["quick" if quick else "full"], "req_per_s", json_file)
 
 
 def https_cert(tmpdir):
@@ -920,13 +966,16 @@ def run_https(build, py, uv, quick, timeout, json_file, drivers):
                 out(f"  skipped: {server} cannot serve TLS (spool built without OpenSSL 3? "
                     f"apt-get install libssl-dev): {tail(text + err, 3)}")
                 return {}
+        servers = {}  # key -> fn(json_file) -> Run
         for d in drivers:
-            r[f"spool {d}"] = on_driver(run_http_server(f"spool {d}", "spool", "", [server], ncpu, wrk, dur,
-                                                        conns, timeout, json_file, driver_env(d), tls=tls), d)
+            servers[f"spool {d}"] = (lambda jf, d=d: on_driver(run_http_server(
+                f"spool {d}", "spool", "", [server], ncpu, wrk, dur, conns, timeout, jf, driver_env(d),
+                tls=tls), d))
         for loop in ("asyncio", "uvloop") if uv else ("asyncio",):
-            r[f"{loop} protocol"] = run_http_server(f"{loop} protocol", loop, "protocol",
-                                                    [py, script, "--loop", loop], 1, wrk, dur, conns, timeout,
-                                                    json_file, tls=tls)
+            servers[f"{loop} protocol"] = (lambda jf, loop=loop: run_http_server(
+                f"{loop} protocol", loop, "protocol", [py, script, "--loop", loop], 1, wrk, dur, conns,
+                timeout, jf, tls=tls))
+        r = median_of_rounds(servers, SERVER_ROUNDS["quick" if quick else "full"], "req_per_s", json_file)
     return r
 
 
