@@ -180,12 +180,16 @@
  * waits that long. On a machine shared with anything (W6's load client on
  * 2 cores: four busy threads on two CPUs) that wait was the replies'
  * tail: W6 p99 8.0 ms on two workers, exactly two ticks, against 4.6 ms
- * on one; with the yield, 1.8-2.5 ms, and no more server CPU per message
- * (its batches grow while it waits). So a wait in the driver does not
- * count as a yield: it may not have slept. With nothing else runnable the
- * yield returns at once (~0.3 us per 500 us). The kernel charges CPU time
- * as before (CFS/EEVDF): the yield changes when others run, not how
- * much. */
+ * on one. With the yield: 1.5-2.5 ms in most runs when the client is in
+ * the server's scheduling group (a yield hands the CPU over within the
+ * group: EEVDF moves only the yielder's own deadline), 4.4-4.9 ms when
+ * it is not (the server in a session of its own under autogroup, as
+ * bench/run starts it; a service in its own cgroup), and no more server
+ * CPU per message (its batches grow while it waits). A wait in the
+ * driver does not count as a yield: it may not have slept. With nothing
+ * else runnable the yield returns at once (~0.3 us per 500 us). The
+ * kernel charges CPU time as before (CFS/EEVDF): the yield changes when
+ * others run, not how much. */
 #define SPOOL_CPU_YIELD_NS (500u * 1000u)
 /* Batch taken from the inject queue at most (half a deque). */
 #define SPOOL_INJECT_BATCH (SPOOL_DEQUE_CAP / 2)

@@ -187,10 +187,13 @@ typedef struct spool_config {
  *   500 us, and carries on when the kernel gives it back (at once if
  *   nobody waits). A worker that never runs out of tasks (a busy server
  *   whose completions keep coming) would otherwise keep its CPU until the
- *   kernel's next tick (4 ms at HZ=250), and the threads beside the
- *   runtime (a load client, a sidecar, the program's own), and the
- *   replies that wait on them, would wait that long. Cost: one system
- *   call per 500 us of work (spool_worker_stats.cpu_yields counts them). */
+ *   kernel's next tick (4 ms at HZ=250), and the threads waiting for that
+ *   CPU (the program's own, a load client), and the replies that wait on
+ *   them, would wait that long. The kernel hands the CPU over within a
+ *   scheduling group (a process, a session under autogroup, a cgroup):
+ *   threads of another group get it sooner, but not at once. Cost: one
+ *   system call per 500 us of work (spool_worker_stats.cpu_yields counts
+ *   them). */
 SPOOL_API int spool_run(spool_fn main, void *arg, const spool_config *cfg);
 
 /* Creates a task that will run fn(arg) on some worker of the current
