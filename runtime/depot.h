@@ -64,7 +64,9 @@ void spool__depot_destroy(spool__depot *d);
  * than n only if its array cannot grow (the caller keeps the rest). */
 size_t spool__depot_put(spool__depot *d, void *const items[], size_t n);
 /* Moves up to max items into out[]; returns how many. Counts a request if
- * it had none and `ask` (a cache that ran dry asks; a purge does not). */
+ * it had none and `ask` (a cache that ran dry asks; a purge does not).
+ * Empty, with nothing to count (not asked, or SPOOL_DEPOT_MAX_WANTED
+ * requests counted), it returns 0 without taking its mutex. */
 size_t spool__depot_take(spool__depot *d, void *out[], size_t max, bool ask);
 
 #endif /* SPOOL_DEPOT_H */

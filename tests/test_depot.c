@@ -5,6 +5,9 @@
  * without bound; and the depot itself stores and returns what it is given.
  */
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,52 @@ START_TEST(a_depot_returns_what_it_was_given_and_asks_when_empty)
             seen += out[j] == in[i];
         ck_assert_int_eq(seen, 1);
     }
+    spool__depot_destroy(&d);
+}
+END_TEST
+
+static void *take_from_depot(void *arg)
+{
+    void *out[4];
+    return (void *)(uintptr_t)spool__depot_take(arg, out, 4, true);
+}
+
+/* A depot that is empty and has counted as many requests as it keeps
+ * answers a dry cache without its mutex (a runtime that grows takes that
+ * path once per stack carved); and it still hands over what is put in it
+ * later, and counts requests again once one has been answered. */
+START_TEST(an_empty_depot_with_every_request_counted_answers_without_its_lock)
+{
+    spool__depot d;
+    spool__depot_init(&d);
+    void *out[4];
+    for (unsigned i = 0; i < SPOOL_DEPOT_MAX_WANTED + 10; i++)
+        ck_assert_uint_eq(spool__depot_take(&d, out, 4, true), 0);
+    ck_assert_uint_eq(atomic_load(&d.wanted), SPOOL_DEPOT_MAX_WANTED);
+
+    /* With the mutex held elsewhere, a take must still come back (the
+     * join's limit is a hang guard only). */
+    pthread_mutex_lock(&d.mu);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, take_from_depot, &d), 0);
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 60;
+    void *got = (void *)1;
+    int rc = pthread_timedjoin_np(t, &got, &limit);
+    pthread_mutex_unlock(&d.mu);
+    if (rc == ETIMEDOUT)
+        pthread_join(t, &got);
+    ck_assert_msg(rc == 0, "a take from an empty depot waited for its mutex");
+    ck_assert_ptr_eq(got, NULL); /* nothing taken */
+
+    int items[3];
+    void *in[3] = {&items[0], &items[1], &items[2]};
+    ck_assert_uint_eq(spool__depot_put(&d, in, 3), 3);
+    ck_assert_uint_eq(atomic_load(&d.wanted), SPOOL_DEPOT_MAX_WANTED - 1); /* one answered */
+    ck_assert_uint_eq(spool__depot_take(&d, out, 4, true), 3);
+    ck_assert_uint_eq(spool__depot_take(&d, out, 4, true), 0); /* empty again: counted */
+    ck_assert_uint_eq(atomic_load(&d.wanted), SPOOL_DEPOT_MAX_WANTED);
     spool__depot_destroy(&d);
 }
 END_TEST
@@ -112,6 +161,7 @@ static Suite *depot_suite(void)
     Suite *s = suite_create("depot");
     TCase *tc = tcase_create("depot");
     tcase_add_test(tc, a_depot_returns_what_it_was_given_and_asks_when_empty);
+    tcase_add_test(tc, an_empty_depot_with_every_request_counted_answers_without_its_lock);
     tcase_add_test(tc, records_freed_on_another_worker_come_back_instead_of_new_slabs);
     tcase_add_test(tc, only_a_dry_pool_asks_the_depots_for_stacks);
     suite_add_tcase(s, tc);
