@@ -189,6 +189,21 @@ static void run_pair(struct pair *p, unsigned workers, const char *cert, int wit
     spool_tls_ctx_free(p->cli.ctx);
 }
 
+/* Runs srv_body and cli_body over a pair that shakes hands with the
+ * localhost certificate (the client trusting the test CA) on `workers`
+ * workers, and checks that both handshakes succeeded. The caller checks
+ * the bodies' results and frees the pair. */
+static struct pair *run_bodies(int (*srv_body)(struct end *), int (*cli_body)(struct end *), unsigned workers)
+{
+    struct pair *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    p->srv.body = srv_body;
+    p->cli.body = cli_body;
+    run_pair(p, workers, "localhost", 1, "localhost");
+    ck_assert_msg(p->srv.hs == 0 && p->cli.hs == 0, "handshake: %s / %s", p->srv.err, p->cli.err);
+    return p;
+}
+
 /* ---- the tests ----------------------------------------------------------- */
 
 static int echo_server(struct end *e)
@@ -333,11 +348,7 @@ static int big_both_ways(struct end *e)
 START_TEST(a_few_mib_both_ways_at_once_arrive_intact)
 {
     SKIP_UNLESS_TLS();
-    struct pair *p = calloc(1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    p->srv.body = p->cli.body = big_both_ways;
-    run_pair(p, 1 + (unsigned)_i, "localhost", 1, "localhost");
-    ck_assert_msg(p->srv.hs == 0 && p->cli.hs == 0, "handshake: %s / %s", p->srv.err, p->cli.err);
+    struct pair *p = run_bodies(big_both_ways, big_both_ways, 1 + (unsigned)_i);
     ck_assert_int_eq(p->srv.result, 0);
     ck_assert_int_eq(p->cli.result, 0);
     free(p);
@@ -727,12 +738,7 @@ static int writer_then_cut(struct end *e)
 START_TEST(an_eof_without_close_notify_is_not_a_clean_eof)
 {
     SKIP_UNLESS_TLS();
-    struct pair *p = calloc(1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    p->srv.body = reader_sees_truncation;
-    p->cli.body = writer_then_cut;
-    run_pair(p, 1 + (unsigned)_i, "localhost", 1, "localhost");
-    ck_assert_msg(p->srv.hs == 0 && p->cli.hs == 0, "handshake: %s / %s", p->srv.err, p->cli.err);
+    struct pair *p = run_bodies(reader_sees_truncation, writer_then_cut, 1 + (unsigned)_i);
     ck_assert_int_eq(p->cli.result, 0);
     ck_assert_int_eq(p->srv.result, 0);
     free(p);
@@ -776,12 +782,7 @@ static int idle_until_eof(struct end *e)
 START_TEST(a_write_cut_off_mid_record_breaks_the_session)
 {
     SKIP_UNLESS_TLS();
-    struct pair *p = calloc(1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    p->cli.body = write_into_a_full_socket;
-    p->srv.body = idle_until_eof;
-    run_pair(p, 1 + (unsigned)_i, "localhost", 1, "localhost");
-    ck_assert_msg(p->srv.hs == 0 && p->cli.hs == 0, "handshake: %s / %s", p->srv.err, p->cli.err);
+    struct pair *p = run_bodies(idle_until_eof, write_into_a_full_socket, 1 + (unsigned)_i);
     ck_assert_int_eq(p->cli.result, 0);
     free(p);
 }
