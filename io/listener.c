@@ -53,6 +53,7 @@
 
 #include "driver.h"
 #include "scheduler.h"
+#include "sem.h"
 #include "wait.h"
 #include "waiter.h"
 #include "worker.h"
@@ -232,7 +233,10 @@ int spool_listener_accept(spool_listener *l, struct sockaddr *addr, unsigned *ad
     spool__spin_unlock(&l->lock);
     if (rc)
         return rc;
-    rc = spool_sem_acquire(&l->ready); /* a permit: an entry is queued for us */
+    /* A permit: an entry is queued for us. To spool_dump this is an
+     * accept on l's fd, as it is on the epoll driver. */
+    const spool__wait as = {.kind = SPOOL__WAIT_IO, .fd = l->fd, .op = "accept"};
+    rc = spool__sem_acquire_as(&l->ready, &as);
     spool__spin_lock(&l->lock);
     l->waiting--;
     int fd = rc ? rc : queue_pop(l);

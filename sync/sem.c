@@ -33,7 +33,8 @@
  * release as a semaphore's users expect; the grant is a release store the
  * waiter reads with acquire.
  */
-#include "wait.h"
+#include "sem.h"
+
 #include "waiter.h"
 
 #include <errno.h>
@@ -111,7 +112,10 @@ static bool withdraw(void *object, struct spool__waiter *n)
     return linked;
 }
 
-int spool_sem_acquire(spool_sem *sem)
+/* spool_sem_acquire, and spool__sem_acquire_as with `as` (NULL: the wait
+ * is this semaphore). Inlined into both, so that each keeps its own frame
+ * in spool_dump's backtraces (a tail call would leave none). */
+static inline __attribute__((always_inline)) int acquire(spool_sem *sem, const spool__wait *as)
 {
     if (!sem)
         return -EINVAL;
@@ -144,11 +148,28 @@ int spool_sem_acquire(spool_sem *sem)
     }
     spool__list_append(&sem->waiters, &node);
     atomic_store_explicit(&sem->word, W_BIT, memory_order_release); /* unlock */
-    /* A semaphore of one permit at most is what spool_lock is (lock.c). */
-    spool__wait_on(&wt, sem->max == 1 ? SPOOL__WAIT_LOCK : SPOOL__WAIT_SEM, sem); /* for spool_dump */
+    /* For spool_dump. A semaphore of one permit at most is what spool_lock
+     * is (lock.c). */
+    if (as) {
+        spool__wait_on(&wt, (spool__wait_kind)as->kind, as->obj);
+        wt.fd = as->fd;
+        wt.op = as->op;
+    } else {
+        spool__wait_on(&wt, sem->max == 1 ? SPOOL__WAIT_LOCK : SPOOL__WAIT_SEM, sem);
+    }
     rc = spool__waiter_await(&node, &wt, withdraw, sem);
     spool__wait_end(&wt);
     return rc;
+}
+
+int spool_sem_acquire(spool_sem *sem)
+{
+    return acquire(sem, NULL);
+}
+
+int spool__sem_acquire_as(spool_sem *sem, const spool__wait *as)
+{
+    return acquire(sem, as);
 }
 
 int spool_sem_release(spool_sem *sem)

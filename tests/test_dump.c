@@ -17,6 +17,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -178,6 +179,15 @@ static int joiner(void *arg)
     return spool_join(arg);
 }
 
+/* Takes one connection from the listener arg, and closes it. */
+static int acceptor(void *arg)
+{
+    int fd = spool_listener_accept(arg, NULL, NULL);
+    if (fd >= 0)
+        close(fd);
+    return fd < 0 ? fd : 0;
+}
+
 static _Atomic int release_thread_fn;
 
 int blocking_fn(void *arg);
@@ -211,6 +221,12 @@ static int main_each_wait(void *arg)
     ck_assert_int_eq(spool_task_set_name(rd, "reader"), 0);
     ck_assert_int_eq(spool_task_set_name(jn, "joiner"), 0);
     ck_assert_int_eq(spool_task_set_name(th, "thread"), 0);
+    int lfd = spool_tcp_listen("127.0.0.1", 0, 8);
+    ck_assert_int_ge(lfd, 0);
+    spool_listener *l = spool_listener_open(lfd);
+    ck_assert_ptr_nonnull(l);
+    spool_task *ac = spool_spawn(acceptor, l);
+    ck_assert_int_eq(spool_task_set_name(ac, "acceptor"), 0);
 
     char *p = wait_for_paragraph("sleeper", "waiting: sleep, until in ");
     ck_assert_msg(strstr(p, "spool_sleep_ns+0x"), "%s", p);
@@ -225,6 +241,12 @@ static int main_each_wait(void *arg)
     free(p);
     p = wait_for_paragraph("thread", "waiting: to_thread, blocking_fn() on the blocking pool");
     free(p);
+    /* An accept from a listener is an accept on its fd on either driver
+     * (on io_uring the listener's multishot accept queues connections, and
+     * the acceptor waits on a semaphore of the listener's own). */
+    snprintf(want, sizeof want, "waiting: I/O, accept on fd %d", lfd);
+    p = wait_for_paragraph("acceptor", want);
+    free(p);
 
     atomic_store(&release_thread_fn, 1);
     ck_assert_int_eq(spool_join(th), 7);
@@ -232,6 +254,16 @@ static int main_each_wait(void *arg)
     ck_assert_int_eq(spool_join(rd), 1);
     spool_task_cancel(sl);
     ck_assert_int_eq(spool_join(jn), -ECANCELED); /* the sleeper's result */
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof sa;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+    int cfd = spool_socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(cfd, 0);
+    ck_assert_int_eq(spool_connect(cfd, (struct sockaddr *)&sa, salen), 0);
+    ck_assert_int_eq(spool_join(ac), 0);
+    close(cfd);
+    ck_assert_int_eq(spool_listener_close(l), 0);
+    close(lfd);
     close(sv[0]);
     close(sv[1]);
     return 0;
