@@ -34,10 +34,14 @@ typedef struct spool__depot {
     size_t len, cap;
     /* Batches asked for by caches that ran dry and found the depot empty
      * (at most SPOOL_DEPOT_MAX_WANTED). Relaxed: a hint, read on every free
-     * of a cache past its cap; a missed or stale one costs an allocation
-     * or a spill, never correctness. */
+     * of a cache past its cap and by a take that may skip the mutex; a
+     * missed or stale one costs an allocation or a spill, never
+     * correctness. Written only under mu. */
     _Atomic unsigned wanted;
-    _Atomic size_t level; /* len, for lock-free reading; written under mu */
+    /* len, for lock-free reading (the same relaxed hint, read by
+     * spool__depot_low and by take's empty check); written under mu. No
+     * item is ever reached through it: items move only under mu. */
+    _Atomic size_t level;
 } spool__depot;
 
 #define SPOOL_DEPOT_MAX_WANTED 64u

@@ -7,10 +7,10 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
-#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "depot.h"
 #include "scheduler.h"
